@@ -1,0 +1,45 @@
+"""The few specific exceptions the engine raises.
+
+Faces translate these: `webapp/` into `gr.Error`, the CLI into exit codes.
+Tool functions raise `ToolError` for failures the model should read and act on.
+"""
+
+
+class MemGPTError(Exception):
+    """Base class for every error the engine raises on purpose."""
+
+
+class StoreUnavailable(MemGPTError):
+    """The SQLite store cannot be opened (no extension loading, bad file...)."""
+
+
+class NotFound(MemGPTError):
+    """An agent, block, source or passage that does not exist."""
+
+
+class InvalidName(MemGPTError):
+    """A name that is empty, too long, badly formed or already taken."""
+
+
+class EmbeddingMismatch(MemGPTError):
+    """Vectors of one embedding model or dimension meeting another's."""
+
+
+class MemoryLimitExceeded(MemGPTError):
+    """A core memory edit that would exceed the block's character limit."""
+
+
+class PresetError(MemGPTError):
+    """A preset, prompt, persona or human that is missing or malformed."""
+
+
+class ToolLoadError(MemGPTError):
+    """A function that cannot become a tool (no type hints, no docstring...)."""
+
+
+class ToolError(MemGPTError):
+    """A tool failed in a way the model should be told about."""
+
+
+class ConfigError(MemGPTError):
+    """Settings that are missing or inconsistent."""

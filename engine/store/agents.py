@@ -1,0 +1,123 @@
+"""Agent rows: identity, preset, model and embedding settings.
+
+Everything else an agent owns (blocks, edits, messages, passages, attachments)
+references `agents.id` with ON DELETE CASCADE, so deleting the row deletes it all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from engine.errors import InvalidName, NotFound
+from engine.store.db import Store, now
+
+_COLUMNS = (
+    "id, name, preset, system_prompt, functions, persona, human, llm_config, "
+    "embedding_config, embedding_model, embedding_dim, created_at, updated_at"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentRow:
+    id: int
+    name: str
+    preset: str
+    system_prompt: str
+    functions: list[str]
+    persona: str | None
+    human: str | None
+    llm_config: dict[str, Any]
+    embedding_config: dict[str, Any]
+    embedding_model: str
+    embedding_dim: int
+    created_at: str
+    updated_at: str
+
+
+def _from_tuple(row: tuple) -> AgentRow:
+    d = dict(zip(_COLUMNS.split(", "), row))
+    d["functions"] = json.loads(d["functions"])
+    d["llm_config"] = json.loads(d["llm_config"])
+    d["embedding_config"] = json.loads(d["embedding_config"])
+    return AgentRow(**d)
+
+
+def insert(
+    store: Store,
+    *,
+    name: str,
+    preset: str,
+    system_prompt: str,
+    functions: list[str],
+    persona: str | None,
+    human: str | None,
+    llm_config: dict[str, Any],
+    embedding_config: dict[str, Any],
+    embedding_model: str,
+    embedding_dim: int,
+) -> int:
+    """Insert an agent row (call inside the transaction that also adds its blocks)."""
+    if exists(store, name):
+        raise InvalidName(f"An agent named {name!r} already exists; pick another name.")
+    stamp = now()
+    cursor = store.db.execute(
+        "INSERT INTO agents (name, preset, system_prompt, functions, persona, human, llm_config, "
+        "embedding_config, embedding_model, embedding_dim, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            name,
+            preset,
+            system_prompt,
+            json.dumps(functions),
+            persona,
+            human,
+            json.dumps(llm_config),
+            json.dumps(embedding_config),
+            embedding_model,
+            embedding_dim,
+            stamp,
+            stamp,
+        ],
+    )
+    return cursor.lastrowid
+
+
+def exists(store: Store, name: str) -> bool:
+    return store.db.execute("SELECT 1 FROM agents WHERE name = ?", [name]).fetchone() is not None
+
+
+def get(store: Store, agent_id: int) -> AgentRow:
+    row = store.db.execute(f"SELECT {_COLUMNS} FROM agents WHERE id = ?", [agent_id]).fetchone()
+    if row is None:
+        raise NotFound(f"No agent with id {agent_id}.")
+    return _from_tuple(row)
+
+
+def get_by_name(store: Store, name: str) -> AgentRow:
+    row = store.db.execute(f"SELECT {_COLUMNS} FROM agents WHERE name = ?", [name]).fetchone()
+    if row is None:
+        raise NotFound(f"No agent named {name!r}.")
+    return _from_tuple(row)
+
+
+def list_all(store: Store) -> list[AgentRow]:
+    rows = store.db.execute(f"SELECT {_COLUMNS} FROM agents ORDER BY name").fetchall()
+    return [_from_tuple(r) for r in rows]
+
+
+def update(store: Store, agent_id: int, **fields: Any) -> None:
+    """Change columns of an agent; JSON columns take Python values."""
+    get(store, agent_id)
+    for key in ("functions", "llm_config", "embedding_config"):
+        if key in fields:
+            fields[key] = json.dumps(fields[key])
+    fields["updated_at"] = now()
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    store.db.execute(f"UPDATE agents SET {sets} WHERE id = ?", [*fields.values(), agent_id])
+
+
+def delete(store: Store, agent_id: int) -> None:
+    get(store, agent_id)
+    store.db.execute("DELETE FROM agents WHERE id = ?", [agent_id])

@@ -1,0 +1,144 @@
+"""Numbered schema migrations, applied when the store opens.
+
+Each function is one step, run atomically by sqlite-utils' `Migrations` and
+recorded in `_sqlite_migrations`, so re-opening a database applies nothing twice.
+Never edit a migration that has shipped: add the next number instead.
+
+Vector tables are not created here: there is one `vec0` table per embedding
+dimension (see `passages.py`), made the first time a dimension is used.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("memgpt")
+
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
+
+
+def _fts_sql(table: str, column: str) -> str:
+    """An external-content FTS5 index on `table.column`, kept in step by triggers."""
+    fts = f"{table}_fts"
+    return f"""
+    CREATE VIRTUAL TABLE {fts} USING fts5(
+        {column}, content='{table}', content_rowid='id', tokenize='{FTS_TOKENIZER}'
+    );
+    CREATE TRIGGER {table}_fts_ai AFTER INSERT ON {table} BEGIN
+        INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column});
+    END;
+    CREATE TRIGGER {table}_fts_ad AFTER DELETE ON {table} BEGIN
+        INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, old.{column});
+    END;
+    CREATE TRIGGER {table}_fts_au AFTER UPDATE OF {column} ON {table} BEGIN
+        INSERT INTO {fts}({fts}, rowid, {column}) VALUES ('delete', old.id, old.{column});
+        INSERT INTO {fts}(rowid, {column}) VALUES (new.id, new.{column});
+    END;
+    """
+
+
+@migrations(name="m001_initial")
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE agents (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            preset TEXT NOT NULL,
+            system_prompt TEXT NOT NULL,
+            functions TEXT NOT NULL,
+            persona TEXT,
+            human TEXT,
+            llm_config TEXT NOT NULL DEFAULT '{}',
+            embedding_config TEXT NOT NULL DEFAULT '{}',
+            embedding_model TEXT NOT NULL,
+            embedding_dim INTEGER NOT NULL CHECK (embedding_dim > 0),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE memory_blocks (
+            id INTEGER PRIMARY KEY,
+            agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            value TEXT NOT NULL,
+            char_limit INTEGER NOT NULL DEFAULT 2000 CHECK (char_limit > 0),
+            position INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL,
+            UNIQUE (agent_id, label)
+        );
+
+        CREATE TABLE memory_edits (
+            id INTEGER PRIMARY KEY,
+            block_id INTEGER NOT NULL REFERENCES memory_blocks(id) ON DELETE CASCADE,
+            agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            label TEXT NOT NULL,
+            actor TEXT NOT NULL CHECK (actor IN ('agent', 'user', 'system')),
+            cause TEXT NOT NULL,
+            old_value TEXT NOT NULL,
+            new_value TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX memory_edits_block ON memory_edits(block_id, id);
+
+        CREATE TABLE messages (
+            id INTEGER PRIMARY KEY,
+            agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
+            content TEXT,
+            name TEXT,
+            tool_calls TEXT,
+            tool_call_id TEXT,
+            text TEXT NOT NULL DEFAULT '',
+            in_context INTEGER NOT NULL DEFAULT 1,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX messages_agent ON messages(agent_id, id);
+        CREATE INDEX messages_agent_time ON messages(agent_id, created_at);
+        CREATE INDEX messages_agent_context ON messages(agent_id, in_context, id);
+
+        CREATE TABLE sources (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            description TEXT NOT NULL DEFAULT '',
+            embedding_model TEXT NOT NULL,
+            embedding_dim INTEGER NOT NULL CHECK (embedding_dim > 0),
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE agent_sources (
+            agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            source_id INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+            attached_at TEXT NOT NULL,
+            PRIMARY KEY (agent_id, source_id)
+        );
+
+        -- A passage belongs to exactly one agent (its own archival memory) or one
+        -- data source (shared by every agent the source is attached to).
+        CREATE TABLE passages (
+            id INTEGER PRIMARY KEY,
+            agent_id INTEGER REFERENCES agents(id) ON DELETE CASCADE,
+            source_id INTEGER REFERENCES sources(id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            metadata TEXT NOT NULL DEFAULT '{}',
+            content_hash TEXT NOT NULL,
+            embedding_model TEXT NOT NULL,
+            embedding_dim INTEGER NOT NULL CHECK (embedding_dim > 0),
+            embedding BLOB NOT NULL,
+            created_at TEXT NOT NULL,
+            CHECK ((agent_id IS NULL) != (source_id IS NULL))
+        );
+        CREATE INDEX passages_agent ON passages(agent_id, id);
+        CREATE INDEX passages_source ON passages(source_id, content_hash);
+        """
+        + _fts_sql("messages", "text")
+        + _fts_sql("passages", "text")
+    )
+
+
+def migrate(db: sqlite_utils.Database) -> list[str]:
+    """Apply pending migrations; return the names of those applied now."""
+    pending = [m.name for m in migrations.pending(db)]
+    migrations.apply(db)
+    return pending

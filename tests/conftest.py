@@ -1,0 +1,85 @@
+"""Fixtures: every test gets its own data home, database file and registry."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from engine.agents import create_agent  # noqa: E402
+from engine.config import EmbeddingConfig, LLMConfig, load_settings  # noqa: E402
+from engine.presets import PresetLibrary  # noqa: E402
+from engine.store import Store  # noqa: E402
+from engine.tools.registry import builtin_registry  # noqa: E402
+from tests.support.embedder import HashEmbedder  # noqa: E402
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    monkeypatch.setenv("MEMGPT_HOME", str(path))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    return path
+
+
+@pytest.fixture
+def settings(home):
+    return load_settings(home, env={})
+
+
+@pytest.fixture
+def store(settings):
+    s = Store(settings.db_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def library(home):
+    return PresetLibrary(home)
+
+
+@pytest.fixture
+def registry():
+    return builtin_registry()
+
+
+@pytest.fixture
+def embedder():
+    return HashEmbedder(64)
+
+
+@pytest.fixture
+def make_agent(store, settings, library, registry, embedder):
+    def make(name: str = "ada", **kwargs):
+        kwargs.setdefault("llm", LLMConfig(endpoint_type="openai-compatible", model="scripted", endpoint="http://127.0.0.1:9/v1"))
+        kwargs.setdefault(
+            "embedding", EmbeddingConfig(endpoint_type="openai-compatible", model=embedder.name, dim=embedder.dimension)
+        )
+        return create_agent(store, settings, library, registry, name, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def agent(make_agent):
+    return make_agent()
+
+
+@pytest.fixture
+def fake_openai(embedder):
+    from tests.support.fake_openai import FakeOpenAI
+
+    server = FakeOpenAI(embed=lambda text: embedder.embed([text])[0]).start()
+    yield server
+    server.stop()

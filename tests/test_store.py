@@ -1,0 +1,180 @@
+"""The SQLite store: schema of a blank database, migrations, pragmas, cascades."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine.store import Store
+from engine.store import messages as messages_store
+from engine.store import passages as passages_store
+from engine.store import sources as sources_store
+from engine.store.migrations import migrations
+
+EXPECTED_COLUMNS = {
+    "agents": [
+        "id", "name", "preset", "system_prompt", "functions", "persona", "human", "llm_config",
+        "embedding_config", "embedding_model", "embedding_dim", "created_at", "updated_at",
+    ],
+    "memory_blocks": ["id", "agent_id", "label", "value", "char_limit", "position", "updated_at"],
+    "memory_edits": [
+        "id", "block_id", "agent_id", "label", "actor", "cause", "old_value", "new_value", "created_at",
+    ],
+    "messages": [
+        "id", "agent_id", "role", "content", "name", "tool_calls", "tool_call_id", "text", "in_context", "created_at",
+    ],
+    "sources": ["id", "name", "description", "embedding_model", "embedding_dim", "created_at"],
+    "agent_sources": ["agent_id", "source_id", "attached_at"],
+    "passages": [
+        "id", "agent_id", "source_id", "text", "metadata", "content_hash", "embedding_model",
+        "embedding_dim", "embedding", "created_at",
+    ],
+}
+
+EXPECTED_OBJECTS = {
+    ("index", "memory_edits_block"),
+    ("index", "messages_agent"),
+    ("index", "messages_agent_time"),
+    ("index", "messages_agent_context"),
+    ("index", "passages_agent"),
+    ("index", "passages_source"),
+    ("table", "messages_fts"),
+    ("table", "passages_fts"),
+    ("trigger", "messages_fts_ai"),
+    ("trigger", "messages_fts_ad"),
+    ("trigger", "messages_fts_au"),
+    ("trigger", "passages_fts_ai"),
+    ("trigger", "passages_fts_ad"),
+    ("trigger", "passages_fts_au"),
+}
+
+
+def test_blank_database_schema(tmp_path):
+    store = Store(tmp_path / "blank.db")
+    db = store.db
+    for table, columns in EXPECTED_COLUMNS.items():
+        assert [c.name for c in db[table].columns] == columns, table
+    objects = {(r[0], r[1]) for r in db.execute("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'")}
+    assert EXPECTED_OBJECTS <= objects
+    # No vector table until a dimension is first used.
+    assert not [name for _, name in objects if name.startswith("passages_vec_")]
+    fks = {(fk.column, fk.other_table) for fk in db["passages"].foreign_keys}
+    assert fks == {("agent_id", "agents"), ("source_id", "sources")}
+    store.close()
+
+
+def test_migrations_apply_once(tmp_path):
+    path = tmp_path / "m.db"
+    first = Store(path)
+    assert first.applied_migrations == [m.name for m in migrations._migrations]
+    first.close()
+    second = Store(path)
+    assert second.applied_migrations == []
+    rows = second.db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'memgpt'").fetchall()
+    assert [r[0] for r in rows] == [m.name for m in migrations._migrations]
+    second.close()
+
+
+def test_pragmas_and_vec(store):
+    db = store.db
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute("SELECT vec_version()").fetchone()[0].startswith("v")
+
+
+def test_each_thread_gets_its_own_connection(store):
+    seen = []
+
+    def work():
+        seen.append(store.db)
+        seen.append(store.db.execute("SELECT count(*) FROM agents").fetchone()[0])
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert seen[0] is not store.db
+    assert seen[1] == 0
+
+
+def test_delete_agent_removes_every_row(store, agent, make_agent, embedder):
+    from engine.agents import delete_agent
+    from engine.memory import ArchivalMemory, CoreMemory
+
+    other = make_agent("bob")
+    for who in (agent, other):
+        messages_store.add(store, who.id, "user", f"hello from {who.name}")
+        CoreMemory(store, who.id).append("human", "likes tea", actor="agent")
+        ArchivalMemory(store, who.id, embedder).insert(f"a fact about {who.name}")
+    source = sources_store.create(store, "docs", embedder.name, embedder.dimension)
+    sources_store.attach(store, agent.id, source.id)
+    table = passages_store.vec_table(embedder.dimension)
+    before_vec = store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    assert before_vec == 2
+
+    delete_agent(store, agent.id)
+
+    db = store.db
+    for name in ("memory_blocks", "memory_edits", "messages", "passages", "agent_sources"):
+        assert db.execute(f"SELECT count(*) FROM {name} WHERE agent_id = ?", [agent.id]).fetchone()[0] == 0, name
+    # The other agent is untouched, and vectors and FTS rows went with their passages.
+    assert db.execute("SELECT count(*) FROM messages WHERE agent_id = ?", [other.id]).fetchone()[0] == 1
+    assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH 'ada'").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'ada'").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM sources").fetchone()[0] == 1
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_no_loadable_sqlite_is_a_clear_error(monkeypatch, tmp_path):
+    from engine.errors import StoreUnavailable
+    from engine.store import db as db_module
+
+    class NoExtensions:
+        def __init__(self, real):
+            self._real = real
+
+        def __getattr__(self, name):
+            if name == "enable_load_extension":
+                raise AttributeError(name)
+            return getattr(self._real, name)
+
+    real_connect = db_module.sqlite_utils.Database
+
+    def fake_database(path):
+        database = real_connect(path)
+        database.conn = NoExtensions(database.conn)
+        return database
+
+    monkeypatch.setattr(db_module.sqlite_utils, "Database", fake_database)
+    with pytest.raises(StoreUnavailable, match="pysqlite3-binary"):
+        db_module.connect(tmp_path / "x.db")
+
+
+def test_a_file_that_is_not_a_database(tmp_path):
+    from engine.errors import StoreUnavailable
+
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreUnavailable, match="Cannot open database"):
+        Store(path)
+
+
+def test_concurrent_writers_do_not_fail(store, agent):
+    errors: list[BaseException] = []
+
+    def writer(n):
+        try:
+            for i in range(30):
+                with store.atomic():
+                    messages_store.add(store, agent.id, "user", f"thread {n} message {i}")
+        except BaseException as e:  # pragma: no cover - the assertion shows it
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert messages_store.count(store, agent.id) == 120
