@@ -15,7 +15,7 @@ from engine.store.migrations import migrations
 EXPECTED_COLUMNS = {
     "agents": [
         "id", "name", "preset", "system_prompt", "functions", "persona", "human", "llm_config",
-        "embedding_config", "embedding_model", "embedding_dim", "created_at", "updated_at",
+        "embedding_config", "embedding_model", "embedding_dim", "created_at", "updated_at", "memory_warning",
     ],
     "memory_blocks": ["id", "agent_id", "label", "value", "char_limit", "position", "updated_at"],
     "memory_edits": [
@@ -26,6 +26,7 @@ EXPECTED_COLUMNS = {
     ],
     "sources": ["id", "name", "description", "embedding_model", "embedding_dim", "created_at"],
     "agent_sources": ["agent_id", "source_id", "attached_at"],
+    "llm_calls": ["id", "agent_id", "model", "purpose", "prompt_tokens", "completion_tokens", "created_at"],
     "passages": [
         "id", "agent_id", "source_id", "text", "metadata", "content_hash", "embedding_model",
         "embedding_dim", "embedding", "created_at",
@@ -39,6 +40,8 @@ EXPECTED_OBJECTS = {
     ("index", "messages_agent_context"),
     ("index", "passages_agent"),
     ("index", "passages_source"),
+    ("index", "llm_calls_agent"),
+    ("index", "messages_agent_role"),
     ("table", "messages_fts"),
     ("table", "passages_fts"),
     ("trigger", "messages_fts_ai"),
@@ -115,7 +118,7 @@ def test_delete_agent_removes_every_row(store, agent, make_agent, embedder):
     delete_agent(store, agent.id)
 
     db = store.db
-    for name in ("memory_blocks", "memory_edits", "messages", "passages", "agent_sources"):
+    for name in ("memory_blocks", "memory_edits", "messages", "passages", "agent_sources", "llm_calls"):
         assert db.execute(f"SELECT count(*) FROM {name} WHERE agent_id = ?", [agent.id]).fetchone()[0] == 0, name
     # The other agent is untouched, and vectors and FTS rows went with their passages.
     assert db.execute("SELECT count(*) FROM messages WHERE agent_id = ?", [other.id]).fetchone()[0] == 1

@@ -15,7 +15,7 @@ from engine.store.db import Store, now
 
 _COLUMNS = (
     "id, name, preset, system_prompt, functions, persona, human, llm_config, "
-    "embedding_config, embedding_model, embedding_dim, created_at, updated_at"
+    "embedding_config, embedding_model, embedding_dim, created_at, updated_at, memory_warning"
 )
 
 
@@ -34,6 +34,7 @@ class AgentRow:
     embedding_dim: int
     created_at: str
     updated_at: str
+    memory_warning: bool = False
 
 
 def _from_tuple(row: tuple) -> AgentRow:
@@ -41,6 +42,7 @@ def _from_tuple(row: tuple) -> AgentRow:
     d["functions"] = json.loads(d["functions"])
     d["llm_config"] = json.loads(d["llm_config"])
     d["embedding_config"] = json.loads(d["embedding_config"])
+    d["memory_warning"] = bool(d["memory_warning"])
     return AgentRow(**d)
 
 
@@ -121,3 +123,21 @@ def update(store: Store, agent_id: int, **fields: Any) -> None:
 def delete(store: Store, agent_id: int) -> None:
     get(store, agent_id)
     store.db.execute("DELETE FROM agents WHERE id = ?", [agent_id])
+
+
+def record_llm_call(store: Store, agent_id: int, model: str, prompt_tokens: int, completion_tokens: int, purpose: str = "step") -> None:
+    store.db.execute(
+        "INSERT INTO llm_calls (agent_id, model, purpose, prompt_tokens, completion_tokens, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [agent_id, model, purpose, prompt_tokens, completion_tokens, now()],
+    )
+
+
+def usage_totals(store: Store, agent_id: int) -> tuple[int, int, int]:
+    """(calls, prompt tokens, completion tokens) over the agent's life."""
+    row = store.db.execute(
+        "SELECT count(*), coalesce(sum(prompt_tokens), 0), coalesce(sum(completion_tokens), 0) "
+        "FROM llm_calls WHERE agent_id = ?",
+        [agent_id],
+    ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])

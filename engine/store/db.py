@@ -77,6 +77,7 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite_utils.Database] = []
         self._lock = threading.Lock()
+        self._agent_locks: dict[int, threading.RLock] = {}
         from engine.store.migrations import migrate
 
         self.applied_migrations = migrate(self.db)
@@ -116,6 +117,11 @@ class Store:
             except BaseException:
                 db.rollback()
                 raise
+
+    def agent_lock(self, agent_id: int) -> threading.RLock:
+        """The lock that serializes steps and edits of one agent within this process."""
+        with self._lock:
+            return self._agent_locks.setdefault(agent_id, threading.RLock())
 
     def close(self) -> None:
         with self._lock:

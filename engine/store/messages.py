@@ -126,6 +126,17 @@ def set_in_context(store: Store, message_ids: list[int], in_context: bool) -> No
         )
 
 
+def update(store: Store, message_id: int, **fields: Any) -> None:
+    """Change content, tool_calls or text of a stored message (rethink / rewrite)."""
+    allowed = {"content", "tool_calls", "text", "in_context"}
+    if set(fields) - allowed:
+        raise ValueError(f"cannot update {sorted(set(fields) - allowed)}")
+    if "tool_calls" in fields and fields["tool_calls"] is not None:
+        fields["tool_calls"] = json.dumps(fields["tool_calls"])
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    store.db.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*fields.values(), message_id])
+
+
 def delete(store: Store, message_ids: list[int]) -> None:
     with store.atomic() as db:
         db.conn.executemany("DELETE FROM messages WHERE id = ?", [(mid,) for mid in message_ids])

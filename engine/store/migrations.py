@@ -137,6 +137,28 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="m002_agent_loop")
+def m002_agent_loop(db: sqlite_utils.Database) -> None:
+    """What the agent loop records: LLM usage per call, and the memory-pressure flag."""
+    db.executescript(
+        """
+        ALTER TABLE agents ADD COLUMN memory_warning INTEGER NOT NULL DEFAULT 0;
+
+        CREATE TABLE llm_calls (
+            id INTEGER PRIMARY KEY,
+            agent_id INTEGER NOT NULL REFERENCES agents(id) ON DELETE CASCADE,
+            model TEXT NOT NULL,
+            purpose TEXT NOT NULL DEFAULT 'step',
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX llm_calls_agent ON llm_calls(agent_id, id);
+        CREATE INDEX messages_agent_role ON messages(agent_id, role);
+        """
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names of those applied now."""
     pending = [m.name for m in migrations.pending(db)]

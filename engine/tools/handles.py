@@ -61,7 +61,9 @@ class FileSpace:
         if not isinstance(filename, str) or not filename.strip():
             raise ToolError("filename is empty.")
         candidate = Path(filename)
-        if candidate.is_absolute() or filename.startswith(("/", "\\")) or ":" in candidate.parts[0]:
+        if not candidate.parts:
+            raise ToolError("Give a file name, not a folder.")
+        if candidate.is_absolute() or filename.startswith(("/", "\\")):
             raise ToolError("Absolute paths are not allowed; give a file name inside your files folder.")
         if ".." in candidate.parts:
             raise ToolError("'..' is not allowed in file names; files live in your files folder only.")
@@ -91,16 +93,21 @@ class WebAccess:
             raise ToolError(f"Only http and https URLs are allowed, not {parts.scheme or 'no scheme'!r}.")
         if not parts.hostname:
             raise ToolError("The URL has no host name.")
+        try:
+            port = parts.port
+        except ValueError as e:
+            raise ToolError(f"The URL's port is not valid: {e}") from e
         if self.allow_private:
             return
         try:
-            infos = socket.getaddrinfo(parts.hostname, parts.port or 0, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(parts.hostname, port or 0, proto=socket.IPPROTO_TCP)
         except (socket.gaierror, UnicodeError) as e:
             raise ToolError(f"Cannot resolve host {parts.hostname!r}: {e}") from e
         for info in infos:
             address = ipaddress.ip_address(info[4][0].split("%")[0])
             if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
                 address = address.ipv4_mapped
+            # not is_global also covers shared (100.64/10), documentation and benchmark ranges.
             if (
                 address.is_loopback
                 or address.is_private
@@ -108,6 +115,7 @@ class WebAccess:
                 or address.is_multicast
                 or address.is_reserved
                 or address.is_unspecified
+                or not address.is_global
             ):
                 raise ToolError(f"Requests to {parts.hostname} ({address}) are refused: {_BLOCKED_REASON}.")
 

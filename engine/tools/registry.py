@@ -45,7 +45,12 @@ class ToolRegistry:
             raise ToolLoadError(
                 f"Function {name!r} from {origin} clashes with one already loaded from {self._tools[name].origin}."
             )
-        tool = Tool(name, fn, function_schema(fn), injected_parameters(fn), origin)
+        try:
+            schema = function_schema(fn)
+            injected = injected_parameters(fn)
+        except ToolLoadError as e:
+            raise ToolLoadError(f"{e} (in {origin})") from e
+        tool = Tool(name, fn, schema, injected, origin)
         self._tools[name] = tool
         return tool
 

@@ -87,6 +87,8 @@ def run_tool(
             arguments = json.loads(arguments) if arguments.strip() else {}
         except json.JSONDecodeError as e:
             return _failed(name, {}, f"The arguments of {name} are not valid JSON ({e.msg} at character {e.pos}).", e)
+        except RecursionError as e:
+            return _failed(name, {}, f"The arguments of {name} are nested too deeply to read.", e)
     arguments = {} if arguments is None else arguments
     if not isinstance(arguments, dict):
         return _failed(name, {}, f"The arguments of {name} must be a JSON object of named values.")

@@ -1,0 +1,26 @@
+"""Choosing a provider for an agent's model settings (a small registry by endpoint type)."""
+
+from __future__ import annotations
+
+from engine.config import LLMConfig
+from engine.errors import ConfigError
+from engine.llm.client import make_client
+from engine.llm.models import context_window
+
+
+def make_provider(config: LLMConfig, *, timeout: float = 60.0):
+    """The provider for `config`; a clear ConfigError when it cannot be built."""
+    window = context_window(config.model, config.context_window)
+    if config.endpoint_type in ("openai", "azure", "openai-compatible"):
+        from engine.llm.openai_provider import OpenAIProvider
+
+        client = make_client(config.endpoint_type, config.endpoint, timeout=timeout)
+        return OpenAIProvider(client, config.model, window)
+    if config.endpoint_type == "local":
+        raise ConfigError(
+            "The embedded local model is not available yet. Set OPENAI_API_KEY, or point the agent at an "
+            "OpenAI-compatible server (endpoint_type: openai-compatible, endpoint: http://host:port/v1)."
+        )
+    if config.endpoint_type == "completions":
+        raise ConfigError("Completions endpoints with prompt wrappers are not available yet; use openai-compatible.")
+    raise ConfigError(f"Unknown endpoint type {config.endpoint_type!r}.")
