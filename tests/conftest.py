@@ -83,3 +83,31 @@ def fake_openai(embedder):
     server = FakeOpenAI(embed=lambda text: embedder.embed([text])[0]).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def scripted():
+    from tests.support.scripted import ScriptedModel
+
+    return ScriptedModel()
+
+
+@pytest.fixture
+def runtime(settings, store, library, registry):
+    from engine.runtime import Runtime
+
+    return Runtime(settings, store, library, registry)
+
+
+@pytest.fixture
+def make_live_agent(runtime, make_agent, embedder):
+    """An Agent (the running kind) over a new agent row, driven by the given model."""
+    from engine.agent import Agent, AgentOptions
+
+    def make(model, name: str = "ada", options: AgentOptions | None = None, **kwargs):
+        # First-message verification is tested on its own; elsewhere it would eat scripted replies.
+        options = options or AgentOptions(verify_first_message=False)
+        make_agent(name, **kwargs)
+        return Agent.load(runtime, name, provider=model, embedder=embedder, options=options)
+
+    return make
