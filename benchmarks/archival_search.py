@@ -2,7 +2,7 @@
 
 Run by hand from the repository root (not in CI):
 
-    python benchmarks/archival_search.py [--sizes 10000 100000] [--queries 50] [--out docs/benchmarks.md]
+    python benchmarks/archival_search.py [--sizes 10000 100000] [--queries 50] [--rounds 3] [--out docs/benchmarks.md]
 
 For each size N, in a fresh temporary data home with its own SQLite file, it:
 
@@ -11,9 +11,10 @@ For each size N, in a fresh temporary data home with its own SQLite file, it:
    float32 unit vectors (200 random unit centroids + gaussian noise);
 2. inserts them with `engine.store.passages.insert_many` in batches of 1,000 and
    reports passages/s (vectors precomputed; FTS indexing and the bit vectors included);
-3. times Q queries (after a few untimed warm-up queries) through
-   `ArchivalMemory.search` in "vector" and "hybrid" mode, and a numpy brute-force
-   exact top-10 over the same vectors held in memory;
+3. times Q queries (after a few untimed warm-up queries, each query `--rounds`
+   times) through `ArchivalMemory.search` in "vector" and "hybrid" mode, and a
+   numpy brute-force exact top-10 over the same vectors held in memory; the three
+   take turns query by query, so a noisy spell of the machine hits all of them;
 4. measures recall@5 of the vector search's first page against numpy's exact top-5;
 5. prints a Markdown table and writes it, with the machine description, into the
    `archival-search` section of docs/benchmarks.md.
@@ -71,8 +72,9 @@ END = "<!-- archival-search:end -->"
 
 INTRO = """# Benchmarks
 
-These benchmarks are run by hand, not in CI: they take minutes, need a quiet
-machine, and their numbers only mean something next to the machine they ran on.
+These benchmarks are run by hand, not in CI: they take a while (about a minute
+on 2 cores), want a quiet machine, and their numbers only mean something next to
+the machine they ran on.
 Run them from the repository root with the project's virtualenv, for example
 
     python benchmarks/archival_search.py
@@ -376,12 +378,20 @@ def render(results: list[dict], queries: int, rounds: int) -> str:
     return "\n".join(lines)
 
 
-def machine(results: list[dict]) -> str:
+def load_average() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return None
+
+
+def machine(results: list[dict], load: float | None) -> str:
     sqlite_version, vec_version = results[0]["versions"]
+    busy = "unknown" if load is None else f"{load:.2f}"
     return (
         f"{os.cpu_count()} cores ({platform.machine()}, {platform.system()} {platform.release()}), "
         f"Python {platform.python_version()}, numpy {np.__version__}, SQLite {sqlite_version}, "
-        f"sqlite-vec {vec_version}"
+        f"sqlite-vec {vec_version}; 1-minute load average {busy} when the run started"
     )
 
 
@@ -410,6 +420,9 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    load = load_average()
+    if load is not None and load > 0.5:
+        log(f"warning: load average is {load:.2f}; other work on this machine will skew the timings")
     started = time.perf_counter()
     results = [run_size(n, args.queries, args.rounds, log) for n in args.sizes]
     table = render(results, args.queries, args.rounds)
@@ -421,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             "## Archival search",
             "",
-            f"Measured {when} on {machine(results)}, with",
+            f"Measured {when} on {machine(results, load)}, with",
             "",
             f"    {command}",
             "",

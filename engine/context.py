@@ -57,7 +57,17 @@ class TokenCache:
 
     def __init__(self, size: int = 4096):
         self._counts: dict[int, tuple[str, int]] = {}
+        self._texts: dict[str, int] = {}
         self._size = size
+
+    def text(self, text: str) -> int:
+        """Tokens of a text that recurs unchanged step after step (the prompt, the schemas)."""
+        n = self._texts.get(text)
+        if n is None:
+            if len(self._texts) >= 16:
+                self._texts.pop(next(iter(self._texts)))
+            n = self._texts[text] = tokens.count(text)
+        return n
 
     def count(self, row: Message) -> int:
         payload = (row.content or "") + (json.dumps(row.tool_calls) if row.tool_calls else "")
@@ -86,9 +96,9 @@ def build_context(
     system_text = f"{agent.system_prompt}\n\n{memory}"
     rows = in_context_rows(store, agent.id)
     breakdown = {
-        "system": tokens.count(agent.system_prompt) + PER_MESSAGE_OVERHEAD,
-        "core_memory": tokens.count(memory),
-        "functions": tokens.count(json.dumps(functions)) if functions else 0,
+        "system": cache.text(agent.system_prompt) + PER_MESSAGE_OVERHEAD,
+        "core_memory": cache.text(memory),
+        "functions": cache.text(json.dumps(functions)) if functions else 0,
         "summary": sum(cache.count(r) for r in rows if r.name == SUMMARY),
         "messages": sum(cache.count(r) for r in rows if r.name != SUMMARY),
     }

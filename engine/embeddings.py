@@ -50,10 +50,14 @@ class OpenAIEmbedder:
 def make_embedder(config: EmbeddingConfig) -> Embedder:
     """The embedder an embedding config describes."""
     if config.endpoint_type == "local":
-        raise ConfigError(
-            "The embedded local embedder (all-MiniLM-L6-v2) is not available yet; "
-            "set OPENAI_API_KEY or configure an OpenAI-compatible embedding endpoint."
-        )
+        from engine import minilm
+
+        if (config.model, config.dim) != (minilm.MODEL_NAME, minilm.DIMENSION):
+            raise ConfigError(
+                f"The embedded embedder is {minilm.MODEL_NAME} ({minilm.DIMENSION}-d); "
+                f"{config.model} ({config.dim}-d) needs an embedding endpoint."
+            )
+        return minilm.shared_embedder()
     from engine.llm.client import make_client
 
     client = make_client(config.endpoint_type, config.endpoint, max_retries=3)

@@ -171,11 +171,3 @@ def test_openai_embedder_against_local_server(store, make_agent, fake_openai, em
     wrong = OpenAIEmbedder(embedder.name, 128, client)
     with pytest.raises(EmbeddingMismatch, match="128-d expected"):
         wrong.embed(["x"])
-
-
-def test_make_embedder_local_not_yet(settings):
-    from engine.embeddings import make_embedder
-    from engine.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
-        make_embedder(EmbeddingConfig())

@@ -129,7 +129,7 @@ def test_dead_endpoint_is_a_readable_error(runtime, make_agent, embedder):
 
 def test_provider_choice():
     with pytest.raises(ConfigError, match="OPENAI_API_KEY"):
-        make_provider(LLMConfig(endpoint_type="local"))
+        make_provider(LLMConfig(endpoint_type="openai", model="gpt-4o-mini"))
     with pytest.raises(ConfigError, match="base URL"):
         make_provider(LLMConfig(endpoint_type="openai-compatible", model="m"))
     provider = make_provider(LLMConfig(endpoint_type="openai-compatible", model="gpt-4o-mini", endpoint="http://x/v1"))
@@ -138,8 +138,9 @@ def test_provider_choice():
                                    context_window=2048)).context_window == 2048
 
 
-def test_agent_without_model_configured_says_what_to_do(runtime, make_agent, embedder):
-    make_agent("offline", llm=LLMConfig(endpoint_type="local"))
+def test_agent_without_model_configured_says_what_to_do(runtime, make_agent, embedder, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    make_agent("offline", llm=LLMConfig(endpoint_type="openai", model="gpt-4o-mini"))
     agent = Agent.load(runtime, "offline", embedder=embedder, options=AgentOptions(verify_first_message=False))
     events = list(agent.step("hello"))
     assert isinstance(events[-1], Error) and "OPENAI_API_KEY" in events[-1].message

@@ -42,6 +42,10 @@ EXPECTED_OBJECTS = {
     ("index", "passages_source"),
     ("index", "llm_calls_agent"),
     ("index", "messages_agent_role"),
+    ("table", "message_counts"),
+    ("table", "passage_counts"),
+    ("trigger", "messages_count_ai"),
+    ("trigger", "passages_count_ad"),
     ("table", "messages_fts"),
     ("table", "passages_fts"),
     ("trigger", "messages_fts_ai"),
@@ -126,6 +130,8 @@ def test_delete_agent_removes_every_row(store, agent, make_agent, embedder):
     assert db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH 'ada'").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'ada'").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM sources").fetchone()[0] == 1
+    assert db.execute("SELECT count(*) FROM message_counts WHERE agent_id = ?", [agent.id]).fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM passage_counts WHERE owner = ?", [f"a{agent.id}"]).fetchone()[0] == 0
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
@@ -181,3 +187,28 @@ def test_concurrent_writers_do_not_fail(store, agent):
         t.join()
     assert errors == []
     assert messages_store.count(store, agent.id) == 120
+
+
+def test_counts_follow_inserts_and_deletes(store, agent, embedder):
+    from engine.memory import ArchivalMemory
+
+    def exact_messages():
+        return store.db.execute(
+            "SELECT count(*) FROM messages WHERE agent_id = ? AND role != 'system'", [agent.id]
+        ).fetchone()[0]
+
+    ids = [messages_store.add(store, agent.id, "user", f"m{i}").id for i in range(5)]
+    messages_store.add(store, agent.id, "system", "not counted")
+    messages_store.delete(store, ids[:2])
+    assert messages_store.count(store, agent.id) == exact_messages() == 3
+    archival = ArchivalMemory(store, agent.id, embedder)
+    new = archival.insert("one fact") + archival.insert("another fact")
+    archival.delete(new[0])
+    assert archival.count() == 1
+    source = sources_store.create(store, "s", embedder.name, embedder.dimension)
+    passages_store.insert_many(store, [("x", embedder.embed(["x"])[0], {})] * 3, embedding_model=embedder.name,
+                               embedding_dim=embedder.dimension, source_id=source.id)
+    sources_store.attach(store, agent.id, source.id)
+    assert archival.count() == 4
+    sources_store.delete(store, source.id)
+    assert archival.count() == 1

@@ -17,10 +17,10 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0):
         client = make_client(config.endpoint_type, config.endpoint, timeout=timeout)
         return OpenAIProvider(client, config.model, window)
     if config.endpoint_type == "local":
-        raise ConfigError(
-            "The embedded local model is not available yet. Set OPENAI_API_KEY, or point the agent at an "
-            "OpenAI-compatible server (endpoint_type: openai-compatible, endpoint: http://host:port/v1)."
-        )
+        from engine.llm.local import LocalProvider
+
+        # `endpoint` names another GGUF file; empty means the shipped SmolLM2.
+        return LocalProvider(config.endpoint or None, context_window=config.context_window)
     if config.endpoint_type == "completions":
         raise ConfigError("Completions endpoints with prompt wrappers are not available yet; use openai-compatible.")
     raise ConfigError(f"Unknown endpoint type {config.endpoint_type!r}.")

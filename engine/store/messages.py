@@ -113,9 +113,8 @@ def list_messages(
 
 def count(store: Store, agent_id: int) -> int:
     """How many messages recall memory holds for the agent (system messages aside)."""
-    return store.db.execute(
-        "SELECT count(*) FROM messages WHERE agent_id = ? AND role != 'system'", [agent_id]
-    ).fetchone()[0]
+    row = store.db.execute("SELECT n FROM message_counts WHERE agent_id = ?", [agent_id]).fetchone()
+    return row[0] if row else 0
 
 
 def set_in_context(store: Store, message_ids: list[int], in_context: bool) -> None:

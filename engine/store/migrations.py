@@ -159,6 +159,55 @@ def m002_agent_loop(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="m003_counts")
+def m003_counts(db: sqlite_utils.Database) -> None:
+    """Running counts of recall messages and passages, kept by triggers.
+
+    Every step renders these counts into the system message; count(*) over an
+    agent's 100k messages costs milliseconds, a one-row lookup does not.
+    """
+    db.executescript(
+        """
+        CREATE TABLE message_counts (
+            agent_id INTEGER PRIMARY KEY REFERENCES agents(id) ON DELETE CASCADE,
+            n INTEGER NOT NULL
+        );
+        INSERT INTO message_counts (agent_id, n)
+            SELECT agent_id, count(*) FROM messages WHERE role != 'system' GROUP BY agent_id;
+        CREATE TRIGGER messages_count_ai AFTER INSERT ON messages WHEN new.role != 'system' BEGIN
+            INSERT INTO message_counts (agent_id, n) VALUES (new.agent_id, 1)
+                ON CONFLICT (agent_id) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER messages_count_ad AFTER DELETE ON messages WHEN old.role != 'system' BEGIN
+            UPDATE message_counts SET n = n - 1 WHERE agent_id = old.agent_id;
+        END;
+
+        CREATE TABLE passage_counts (
+            owner TEXT PRIMARY KEY,
+            n INTEGER NOT NULL
+        );
+        INSERT INTO passage_counts (owner, n)
+            SELECT CASE WHEN agent_id IS NOT NULL THEN 'a' || agent_id ELSE 's' || source_id END, count(*)
+            FROM passages GROUP BY 1;
+        CREATE TRIGGER passages_count_ai AFTER INSERT ON passages BEGIN
+            INSERT INTO passage_counts (owner, n)
+                VALUES (CASE WHEN new.agent_id IS NOT NULL THEN 'a' || new.agent_id ELSE 's' || new.source_id END, 1)
+                ON CONFLICT (owner) DO UPDATE SET n = n + 1;
+        END;
+        CREATE TRIGGER passages_count_ad AFTER DELETE ON passages BEGIN
+            UPDATE passage_counts SET n = n - 1
+                WHERE owner = CASE WHEN old.agent_id IS NOT NULL THEN 'a' || old.agent_id ELSE 's' || old.source_id END;
+        END;
+        CREATE TRIGGER agents_counts_ad AFTER DELETE ON agents BEGIN
+            DELETE FROM passage_counts WHERE owner = 'a' || old.id;
+        END;
+        CREATE TRIGGER sources_counts_ad AFTER DELETE ON sources BEGIN
+            DELETE FROM passage_counts WHERE owner = 's' || old.id;
+        END;
+        """
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names of those applied now."""
     pending = [m.name for m in migrations.pending(db)]

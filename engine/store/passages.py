@@ -170,13 +170,18 @@ def owners_for_agent(store: Store, agent_id: int) -> list[str]:
 _VISIBLE = "(p.agent_id = :agent OR p.source_id IN (SELECT source_id FROM agent_sources WHERE agent_id = :agent))"
 
 
+def _owner_count(db, owner: str) -> int:
+    row = db.execute("SELECT n FROM passage_counts WHERE owner = ?", [owner]).fetchone()
+    return row[0] if row else 0
+
+
 def count_for_agent(store: Store, agent_id: int) -> int:
-    """Passages the agent can search: its own plus those of attached sources."""
-    return store.db.execute(f"SELECT count(*) FROM passages p WHERE {_VISIBLE}", {"agent": agent_id}).fetchone()[0]
+    """Passages the agent can search: its own plus those of attached sources (trigger-kept counts)."""
+    return sum(_owner_count(store.db, owner) for owner in owners_for_agent(store, agent_id))
 
 
 def count_for_source(store: Store, source_id: int) -> int:
-    return store.db.execute("SELECT count(*) FROM passages WHERE source_id = ?", [source_id]).fetchone()[0]
+    return _owner_count(store.db, owner_key(source_id=source_id))
 
 
 def source_hashes(store: Store, source_id: int) -> set[str]:
