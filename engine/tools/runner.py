@@ -66,6 +66,32 @@ def _type_error(value: Any, schema: dict[str, Any], where: str) -> str | None:
     return None
 
 
+def check_arguments(schema: dict[str, Any], arguments: dict[str, Any]) -> str | None:
+    """What is wrong with `arguments` for the function `schema`, or None when they fit."""
+    name = schema["name"]
+    params = schema["parameters"]
+    properties = params["properties"]
+    call_args = dict(arguments)
+    # Models add request_heartbeat to send_message too; where it means nothing it is ignored.
+    heartbeat = call_args.pop(HEARTBEAT_PARAM, False)
+    if HEARTBEAT_PARAM in properties and not isinstance(heartbeat, bool):
+        return f"{HEARTBEAT_PARAM} must be true or false."
+    unexpected = sorted(set(call_args) - set(properties))
+    if unexpected:
+        expected = ", ".join(p for p in properties if p != HEARTBEAT_PARAM) or "none"
+        return f"{name} got unexpected arguments {', '.join(unexpected)}; it takes: {expected}."
+    missing = [p for p in params["required"] if p != HEARTBEAT_PARAM and p not in call_args]
+    if missing:
+        return f"{name} is missing required arguments: {', '.join(missing)}."
+    for key, value in call_args.items():
+        if value is None and key not in params["required"]:
+            continue
+        problem = _type_error(value, properties[key], key)
+        if problem:
+            return f"Bad arguments for {name}: {problem}."
+    return None
+
+
 def truncate(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
@@ -96,27 +122,13 @@ def run_tool(
         available = ", ".join(allowed if allowed is not None else registry.names())
         return _failed(name, arguments, f"There is no function named {name!r}. Available: {available}.")
     tool = registry.get(name)
-    params = tool.schema["parameters"]
-    properties = params["properties"]
+    problem = check_arguments(tool.schema, arguments)
+    if problem:
+        return _failed(name, arguments, problem)
     call_args = dict(arguments)
     heartbeat = call_args.pop(HEARTBEAT_PARAM, False)
-    if HEARTBEAT_PARAM not in properties:
+    if HEARTBEAT_PARAM not in tool.schema["parameters"]["properties"]:
         heartbeat = False
-    if not isinstance(heartbeat, bool):
-        return _failed(name, arguments, f"{HEARTBEAT_PARAM} must be true or false.")
-    unexpected = sorted(set(call_args) - set(properties))
-    if unexpected:
-        expected = ", ".join(p for p in properties if p != HEARTBEAT_PARAM) or "none"
-        return _failed(name, arguments, f"{name} got unexpected arguments {', '.join(unexpected)}; it takes: {expected}.")
-    missing = [p for p in params["required"] if p != HEARTBEAT_PARAM and p not in call_args]
-    if missing:
-        return _failed(name, arguments, f"{name} is missing required arguments: {', '.join(missing)}.")
-    for key, value in call_args.items():
-        if value is None and key not in params["required"]:
-            continue
-        problem = _type_error(value, properties[key], key)
-        if problem:
-            return _failed(name, arguments, f"Bad arguments for {name}: {problem}.")
     for param, kind in tool.injected.items():
         handle = context.handle_for(kind)
         if handle is None:
