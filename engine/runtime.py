@@ -27,6 +27,10 @@ class Runtime:
 
 
 def open_runtime(home: str | Path | None = None) -> Runtime:
+    from engine import secrets
+    from engine.config import default_home
+
+    secrets.apply(Path(home).expanduser() if home is not None else default_home())
     settings = load_settings(home)
     store = Store(settings.db_path)
     return Runtime(settings, store, PresetLibrary(settings.home), load_registry(settings.functions_dir))

@@ -1,11 +1,11 @@
-"""Building the Gradio Blocks app over a Runtime."""
+"""Building the Gradio Blocks app over a Runtime: one tab module each, wired together."""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from engine.runtime import Runtime
-from webapp import agents_tab
+from webapp import archival_tab, chat_tab, config_tab, context_tab, memory_tab
 
 TITLE = "MemGPT"
 
@@ -13,7 +13,28 @@ TITLE = "MemGPT"
 def build_demo(runtime: Runtime) -> gr.Blocks:
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nAn agent with self-editing memory, on your own machine.")
-        with gr.Tab("Agents"):
-            tab = agents_tab.build(runtime)
-        agents_tab.wire(runtime, tab)
+        agent_id = gr.State(None)  # this browser tab's agent; each request loads it from the store
+        with gr.Tabs():
+            with gr.Tab("Chat"):
+                chat = chat_tab.build(runtime)
+            with gr.Tab("Memory"):
+                memory = memory_tab.build(runtime, agent_id)
+            with gr.Tab("Archival"):
+                archival = archival_tab.build(runtime)
+            with gr.Tab("Context"):
+                context = context_tab.build(runtime)
+            with gr.Tab("Config"):
+                config = config_tab.build(runtime)
+
+        def after_agent_event(event):
+            # Whatever a turn or a switch of agent changed, the other views follow.
+            event.then(lambda c: memory_tab.summary(runtime, c), [agent_id], [memory.counts, memory.history]).then(
+                lambda c: context_tab.measure(runtime, c), [agent_id], [context.bar, context.table]).then(
+                lambda v: v + 1, [memory.version], [memory.version])
+
+        chat_tab.wire(runtime, chat, agent_id, after_agent_event)
+        memory_tab.wire(runtime, memory, agent_id)
+        archival_tab.wire(runtime, archival, agent_id)
+        context_tab.wire(runtime, context, agent_id)
+        config_tab.wire(runtime, config)
     return demo
