@@ -178,6 +178,8 @@ class Agent:
 
     def boot(self) -> None:
         """Write the boot sequence once: system message, a greeting through send_message, a login."""
+        if messages_store.list_messages(self.store, self.row.id, last=1):
+            return  # the common case, checked without waiting for a step in progress
         with self._lock:
             if messages_store.list_messages(self.store, self.row.id, last=1):
                 return
@@ -225,42 +227,50 @@ class Agent:
     # --- the step ------------------------------------------------------------------------------
     def step(self, user_message: str) -> Iterator[Event]:
         """One user turn, as a stream of events."""
-        if not isinstance(user_message, str) or not user_message.strip():
-            yield Error("The message is empty.", retryable=False)
+        problem = self._check_message(user_message)
+        if problem:
+            yield problem
             return
+        with self._lock:
+            yield from self._run(system.user_message(user_message), user_message, KIND_USER)
+
+    def _check_message(self, user_message) -> Error | None:
+        if not isinstance(user_message, str) or not user_message.strip():
+            return Error("The message is empty.", retryable=False)
         limit = self.options.max_user_message_chars
         if len(user_message) > limit:
-            yield Error(f"The message is {len(user_message)} characters long; the limit is {limit}.", retryable=False)
-            return
-        yield from self._run(system.user_message(user_message), user_message, KIND_USER)
+            return Error(f"The message is {len(user_message)} characters long; the limit is {limit}.", retryable=False)
+        return None
 
     def heartbeat(self) -> Iterator[Event]:
         """Wake the agent without a user message."""
-        yield from self._run(system.heartbeat(system.HEARTBEAT_MANUAL), "", KIND_HEARTBEAT)
+        with self._lock:
+            yield from self._run(system.heartbeat(system.HEARTBEAT_MANUAL), "", KIND_HEARTBEAT)
 
     def memory_warning(self) -> Iterator[Event]:
         """Send the memory-pressure alert now and let the agent react."""
-        yield from self._run(system.system_alert(system.MEMORY_PRESSURE), "", KIND_PRESSURE)
+        with self._lock:
+            yield from self._run(system.system_alert(system.MEMORY_PRESSURE), "", KIND_PRESSURE)
 
     def _run(self, content: str, text: str, kind: str) -> Iterator[Event]:
-        with self._lock:
-            self.refresh()
-            verify = self.options.verify_first_message and kind == KIND_USER and not self._has_user_message()
-            self._persist("user", content, text=text, name=kind)
-            yield UserMessage(text, kind)
-            totals = [0, 0]
-            for _ in range(self.options.chain_limit):
-                completion = yield from self._call_llm(verify, totals)
-                verify = False
-                if completion is None:
-                    return
-                if not (yield from self._handle(completion)):
-                    return
-            yield SystemAlert(
-                "chain_limit",
-                f"Stopped after {self.options.chain_limit} chained function calls in one step; "
-                "send a message or a heartbeat to let the agent continue.",
-            )
+        """The step itself; callers hold the agent's lock."""
+        self.refresh()
+        verify = self.options.verify_first_message and kind == KIND_USER and not self._has_user_message()
+        self._persist("user", content, text=text, name=kind)
+        yield UserMessage(text, kind)
+        totals = [0, 0]
+        for _ in range(self.options.chain_limit):
+            completion = yield from self._call_llm(verify, totals)
+            verify = False
+            if completion is None:
+                return
+            if not (yield from self._handle(completion)):
+                return
+        yield SystemAlert(
+            "chain_limit",
+            f"Stopped after {self.options.chain_limit} chained function calls in one step; "
+            "send a message or a heartbeat to let the agent continue.",
+        )
 
     def _has_user_message(self) -> bool:
         return (
@@ -443,7 +453,7 @@ class Agent:
             last = self._last_user_message()
             later = [r.id for r in messages_store.list_messages(self.store, self.row.id) if r.id >= last.id]
             messages_store.delete(self.store, later)
-            yield from self.step(last.text)
+            yield from self._run(system.user_message(last.text), last.text, KIND_USER)
 
     def rethink(self, new_thought: str) -> Message:
         """Replace the inner monologue of the last reply that had one."""

@@ -113,3 +113,21 @@ def test_different_agents_run_in_parallel(runtime, make_agent, embedder):
     for t in threads:
         t.join()
     assert model.max_active >= 2
+
+
+def test_a_step_can_be_resumed_on_other_threads(make_live_agent, scripted):
+    """Servers resume generators on any worker thread; the agent's lock must allow that."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    agent = make_live_agent(scripted.enqueue(use("conversation_search", query="x"), say("done")))
+    steps = agent.step("hello")
+    kinds = []
+    with ThreadPoolExecutor(4) as pool:
+        while True:
+            event = pool.submit(next, steps, None).result()
+            if event is None:
+                break
+            kinds.append(event.kind)
+    assert kinds[-1] == "tool_result" and "assistant_message" in kinds
+    scripted.enqueue(say("again"))
+    assert AssistantMessage("again") in list(agent.step("and again"))  # the lock was released

@@ -37,4 +37,8 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
         archival_tab.wire(runtime, archival, agent_id)
         context_tab.wire(runtime, context, agent_id)
         config_tab.wire(runtime, config)
+        demo.load(lambda: config_tab.current_values(runtime), None, config_tab.value_components(config))
+        demo.load(lambda: chat_tab.current_defaults(runtime), None, chat_tab.default_components(chat))
+        # A saved config changes the defaults the Chat tab offers for new agents.
+        config.save.click(lambda: chat_tab.current_defaults(runtime), None, chat_tab.default_components(chat))
     return demo

@@ -99,6 +99,19 @@ def build(runtime: Runtime) -> ChatTab:
                    summarize, warn, edit_text, rethink, rewrite, status)
 
 
+def current_defaults(runtime: Runtime) -> list:
+    """Agent choices and new-agent defaults as saved now (the Config tab may have changed them)."""
+    s = runtime.settings
+    return [gr.Dropdown(choices=agent_names(runtime)), s.default_preset, s.default_persona, s.default_human,
+            s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.embedding.endpoint_type, s.embedding.model,
+            s.embedding.dim, s.embedding.endpoint or ""]
+
+
+def default_components(tab: ChatTab) -> list:
+    return [tab.agent, tab.preset, tab.persona, tab.human, tab.provider, tab.model, tab.endpoint, tab.embedder,
+            tab.embed_model, tab.embed_dim, tab.embed_endpoint]
+
+
 def _totals(runtime: Runtime, agent_id: int) -> str:
     from engine.store.agents import usage_totals
 
@@ -182,8 +195,11 @@ def wire(runtime: Runtime, tab: ChatTab, agent_id: gr.State, agent_changed) -> N
         if not text or not text.strip():
             yield history, "Type a message first.", text
             return
+        cleared = False
         for chat, note in stream(agent.step(text), history or [], current):
-            yield chat, note, ""
+            # Clear the box once; later updates leave it alone so the next message can be typed.
+            yield chat, note, (gr.skip() if cleared else "")
+            cleared = True
 
     send_inputs = [tab.message, tab.chatbot, agent_id]
     send_outputs = [tab.chatbot, tab.status, tab.message]

@@ -89,6 +89,19 @@ def _llm(provider, model, endpoint, window, wrapper) -> LLMConfig:
                      context_window=int(window) if window else None, wrapper=wrapper or None)
 
 
+def current_values(runtime: Runtime) -> list:
+    """The saved settings, for each page load (values baked in at build time would go stale)."""
+    s = runtime.settings
+    return [s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.llm.context_window, s.llm.wrapper, "",
+            key_status(), s.embedding.endpoint_type, s.embedding.model, s.embedding.dim, s.embedding.endpoint or "",
+            s.default_preset, s.default_persona, s.default_human]
+
+
+def value_components(tab: ConfigTab) -> list:
+    return [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.api_key, tab.key_state,
+            tab.embedder, tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
+
+
 def wire(runtime: Runtime, tab: ConfigTab) -> None:
     inputs = [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.api_key, tab.embedder,
               tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]

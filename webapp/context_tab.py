@@ -30,7 +30,7 @@ class ContextTab:
     table: gr.Dataframe
     refresh: gr.Button
     show_raw: gr.Button
-    raw: gr.Code
+    raw: gr.Textbox
 
 
 def stacked_bar(breakdown: dict[str, int], window: int) -> str:
@@ -54,13 +54,27 @@ def stacked_bar(breakdown: dict[str, int], window: int) -> str:
             f'<p><b>{used:,}</b> of <b>{window:,}</b> tokens used ({100 * used / max(window, 1):.1f}%)</p>')
 
 
+def raw_text(ctx) -> str:
+    """The prompt as the model receives it, one message after another, then the function schemas."""
+    parts = []
+    for message in ctx.messages:
+        header = f"──── {message['role']}" + (f" ({message['tool_call_id']})" if message.get("tool_call_id") else "")
+        body = message.get("content") or ""
+        if message.get("tool_calls"):
+            body += ("\n" if body else "") + json.dumps(message["tool_calls"], ensure_ascii=False)
+        parts.append(f"{header}\n{body}")
+    parts.append("──── functions\n" + json.dumps(ctx.functions, indent=2, ensure_ascii=False))
+    return "\n\n".join(parts)
+
+
 def build(runtime: Runtime) -> ContextTab:
     bar = gr.HTML()
     table = gr.Dataframe(headers=["part", "tokens"], interactive=False, label="Tokens per part")
     with gr.Row():
         refresh = gr.Button("↻ Refresh")
         show_raw = gr.Button("Show the raw prompt")
-    raw = gr.Code(label="Raw prompt (messages and functions, as sent)", language="json", visible=False)
+    raw = gr.Textbox(label="Raw prompt (messages and functions, as sent)", lines=20, max_lines=40, visible=False,
+                     interactive=False)
     return ContextTab(bar, table, refresh, show_raw, raw)
 
 
@@ -77,8 +91,6 @@ def wire(runtime: Runtime, tab: ContextTab, agent_id: gr.State) -> None:
     tab.refresh.click(lambda c: measure(runtime, c), [agent_id], [tab.bar, tab.table])
 
     def raw_prompt(current):
-        ctx = load_agent(runtime, current).context()
-        text = json.dumps({"messages": ctx.messages, "functions": ctx.functions}, indent=2, ensure_ascii=False)
-        return gr.Code(value=text, visible=True)
+        return gr.Textbox(value=raw_text(load_agent(runtime, current).context()), visible=True)
 
     tab.show_raw.click(raw_prompt, [agent_id], [tab.raw])

@@ -57,12 +57,12 @@ def build(runtime: Runtime, agent_id: gr.State) -> MemoryTab:
             return
         for block in CoreMemory(runtime.store, current).blocks():
             with gr.Group():
-                box = gr.Textbox(value=block.value, label=f"{block.label}", lines=6, max_lines=20,
+                box = gr.Textbox(value=block.value, label=f"{block.label}", lines=6, max_lines=20, interactive=True,
                                  elem_id=f"block-{block.label}")
                 with gr.Row():
                     count = gr.Markdown(counter(block.value, block.limit), elem_id=f"count-{block.label}")
                     save = gr.Button(f"Save {block.label}", scale=0, size="sm")
-                box.input(lambda text, limit=block.limit: counter(text, limit), [box], [count], queue=False,
+                box.change(lambda text, limit=block.limit: counter(text, limit), [box], [count], queue=False,
                           show_progress="hidden")
 
                 def on_save(text, current, label=block.label):

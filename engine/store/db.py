@@ -77,7 +77,7 @@ class Store:
         self._local = threading.local()
         self._all: list[sqlite_utils.Database] = []
         self._lock = threading.Lock()
-        self._agent_locks: dict[int, threading.RLock] = {}
+        self._agent_locks: dict[int, threading.Lock] = {}
         from engine.store.migrations import migrate
 
         self.applied_migrations = migrate(self.db)
@@ -118,10 +118,15 @@ class Store:
                 db.rollback()
                 raise
 
-    def agent_lock(self, agent_id: int) -> threading.RLock:
-        """The lock that serializes steps and edits of one agent within this process."""
+    def agent_lock(self, agent_id: int) -> threading.Lock:
+        """The lock that serializes steps and edits of one agent within this process.
+
+        A plain Lock, not an RLock: a step is a generator, and servers resume a
+        generator on whichever worker thread is free, so the thread that releases
+        the lock is often not the one that took it. Never take it twice.
+        """
         with self._lock:
-            return self._agent_locks.setdefault(agent_id, threading.RLock())
+            return self._agent_locks.setdefault(agent_id, threading.Lock())
 
     def close(self) -> None:
         with self._lock:

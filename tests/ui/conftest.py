@@ -1,0 +1,67 @@
+"""Serving the real app on loopback, with the LLM faked at the HTTP edge, for a real Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+import yaml
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch, fake_openai):
+    """The app over a fresh data home whose defaults point at the fake OpenAI server."""
+    pytest.importorskip("playwright")
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Chromium is not installed (apt-get install chromium); the UI tests need it.")
+    from engine.runtime import open_runtime
+    from webapp.app import build_demo
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    (home / "config.yaml").write_text(yaml.safe_dump({
+        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
+        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
+                      "endpoint": fake_openai.base_url},
+    }))
+    runtime = open_runtime(home)
+    demo = build_demo(runtime)
+    demo.queue()
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield {"url": f"http://127.0.0.1:{port}/", "runtime": runtime, "fake": fake_openai, "home": home}
+    finally:
+        demo.close()
+        runtime.close()
+
+
+@pytest.fixture
+def page(served):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        page = context.new_page()
+        page.set_default_timeout(20_000)
+        page.goto(served["url"])
+        yield page
+        browser.close()
