@@ -9,12 +9,16 @@ import sys
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="MemGPT: an agent with self-editing memory.")
-    parser.add_argument("--host", default=os.environ.get("MEMGPT_HOST", "127.0.0.1"))
+    # On a Hugging Face Space (SPACE_ID is set) the app must listen on all interfaces.
+    on_space = bool(os.environ.get("SPACE_ID"))
+    parser.add_argument("--host", default=os.environ.get("MEMGPT_HOST", "0.0.0.0" if on_space else "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("MEMGPT_PORT", "7860")))
     parser.add_argument("--home", default=None, help="data home (default: $MEMGPT_HOME or ~/.memgpt)")
     parser.add_argument("--share", action="store_true", help="create a public Gradio link (needs internet)")
     parser.add_argument("--auth", default=None, help="require a login, as user:password (or set MEMGPT_AUTH)")
-    parser.add_argument("--no-auth", action="store_true", help="allow serving beyond loopback without a login")
+    parser.add_argument("--no-auth", action="store_true", default=on_space,
+                        help="allow serving beyond loopback without a login (the default on a Space, "
+                             "whose visibility settings decide who can reach it)")
     return parser.parse_args(argv)
 
 
