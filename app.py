@@ -1,4 +1,7 @@
-"""Entry point: `python app.py` serves the web app (also how a Hugging Face Space runs it)."""
+"""Entry point: `python app.py` serves the web app (also how a Hugging Face Space runs it).
+
+Sub-commands (`python app.py chat`, `load ...`, `ws`, ...) are the terminal faces, in cli/.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +25,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+SUBCOMMANDS = ("chat", "load", "configure", "list", "add", "attach", "export", "import", "version", "ws", "ws-client")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in SUBCOMMANDS:
+        from cli.main import run
+
+        return run(argv)
+    args = parse_args(argv)
     from engine.errors import MemGPTError
     from engine.runtime import open_runtime
     from webapp.app import build_demo
@@ -32,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runtime = open_runtime(args.home)
         print(f"Data home: {runtime.settings.home}")
-        launch(build_demo(runtime), host=args.host, port=args.port, share=args.share, auth=args.auth,
+        launch(build_demo(runtime), runtime, host=args.host, port=args.port, share=args.share, auth=args.auth,
                waive_auth=args.no_auth)
     except MemGPTError as e:
         print(f"error: {e}", file=sys.stderr)

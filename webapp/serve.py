@@ -54,7 +54,7 @@ def internet_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def launch(demo, *, host: str, port: int, share: bool, auth: str | None, waive_auth: bool) -> None:
+def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None, waive_auth: bool) -> None:
     credentials = parse_auth(auth or os.environ.get("MEMGPT_AUTH"))
     check_exposure(host, share, credentials, waive_auth)
     if share and not internet_reachable():
@@ -63,4 +63,20 @@ def launch(demo, *, host: str, port: int, share: bool, auth: str | None, waive_a
             "Run without --share, or bind to your network with --host 0.0.0.0 and --auth."
         )
     demo.queue(default_concurrency_limit=8)
-    demo.launch(server_name=host, server_port=port, share=share, auth=credentials, show_error=True)
+    demo.launch(server_name=host, server_port=port, share=share, auth=credentials, show_error=True,
+                prevent_thread_lock=True)
+    mount_websocket(demo, runtime, credentials)
+    print(f"WebSocket API on ws://{host}:{port}/ws")
+    demo.block_thread()
+
+
+def mount_websocket(demo, runtime, credentials):
+    """The WebSocket API on the web app's own server; a web login (cookie) or Basic auth admits it."""
+    from webapp.websocket import add_route
+
+    app = demo.app
+
+    def cookie_check(cookies) -> bool:
+        return any(app.tokens.get(value) for key, value in cookies.items() if key.startswith("access-token"))
+
+    return add_route(app, runtime, credentials, cookie_check)

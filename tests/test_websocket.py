@@ -1,0 +1,238 @@
+"""The WebSocket face: fan-out to registered clients, the protocol over a real server, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from engine.runtime import Runtime
+from webapp.websocket import WebSocketInterface, add_route, event_frame
+from engine.events import AssistantMessage, Thought, ToolCall, Usage
+
+
+def tool_call(name, arguments, call_id="c1"):
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+
+
+def send(message):
+    return {"content": f"About to say {message!r}.", "tool_calls": [tool_call("send_message", {"message": message})]}
+
+
+class MockClient:
+    def __init__(self, fail: bool = False):
+        self.frames: list[dict] = []
+        self.fail = fail
+
+    async def send_text(self, data: str) -> None:
+        if self.fail:
+            raise ConnectionError("gone")
+        self.frames.append(json.loads(data))
+
+
+def test_interface_fans_out_to_registered_clients():
+    interface = WebSocketInterface()
+    a1, a2, b, broken = MockClient(), MockClient(), MockClient(), MockClient(fail=True)
+    interface.register("Ada", a1)
+    interface.register("ada", a2)
+    interface.register("Bob", b)
+    interface.register("Ada", broken)
+    asyncio.run(interface.broadcast("Ada", {"type": "agent_response_start"}))
+    assert a1.frames == a2.frames == [{"type": "agent_response_start"}]
+    assert b.frames == []
+    assert broken not in interface.clients("Ada")  # unregistered, the others untouched
+    interface.unregister(a1)
+    asyncio.run(interface.broadcast("Ada", {"type": "agent_response_end"}))
+    assert len(a1.frames) == 1 and len(a2.frames) == 2
+
+
+def test_event_frames():
+    assert event_frame(Thought("hm")) == {"type": "agent_response", "message_type": "internal_monologue", "message": "hm"}
+    assert event_frame(AssistantMessage("hi"))["message_type"] == "assistant_message"
+    assert event_frame(ToolCall("core_memory_append", {"label": "human", "request_heartbeat": True}, "c"))[
+        "message"] == 'Running core_memory_append({"label": "human"})'
+    assert event_frame(Usage(1, 1, "m", 1, 1)) is None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ws_server(settings, store, library, registry, fake_openai):
+    def start(credentials=None):
+        settings.llm.endpoint_type = "openai-compatible"
+        settings.llm.model = "gpt-test"
+        settings.llm.endpoint = fake_openai.base_url
+        settings.embedding.endpoint_type = "openai-compatible"
+        settings.embedding.model = "test-hash"
+        settings.embedding.dim = 64
+        settings.embedding.endpoint = fake_openai.base_url
+        app = FastAPI()
+        add_route(app, Runtime(settings, store, library, registry), credentials)
+        port = _free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return f"ws://127.0.0.1:{port}/ws"
+
+    servers: list = []
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=5)
+
+
+def exchange(ws, frame) -> list[dict]:
+    """Send a user message and collect frames up to agent_response_end."""
+    ws.send(json.dumps(frame))
+    frames = []
+    while True:
+        frames.append(json.loads(ws.recv(timeout=30)))
+        if frames[-1]["type"] in ("agent_response_end", "server_error"):
+            return frames
+
+
+def create(ws, name, verify=False):
+    ws.send(json.dumps({"type": "command", "command": "create_agent", "config": {"name": name}}))
+    return json.loads(ws.recv(timeout=10))
+
+
+def test_create_then_message(ws_server, fake_openai):
+    url = ws_server()
+    with connect(url) as ws:
+        assert create(ws, "Ada") == {"type": "command_response", "status": "OK"}
+        fake_openai.queue_chat(send("Hello over the wire!"))
+        frames = exchange(ws, {"type": "user_message", "message": "hi"})
+    assert frames[0] == {"type": "agent_response_start"}
+    assert frames[-1] == {"type": "agent_response_end"}
+    kinds = [(f.get("message_type"), f.get("message")) for f in frames[1:-1]]
+    assert ("internal_monologue", "About to say 'Hello over the wire!'.") in kinds
+    assert ("assistant_message", "Hello over the wire!") in kinds
+
+
+def test_bad_input_keeps_the_connection_usable(ws_server, fake_openai):
+    url = ws_server()
+    with connect(url) as ws:
+        for frame, reason in [
+            ("{not json", "not valid JSON"),
+            ("[1, 2]", "JSON object"),
+            (json.dumps({"type": "dance"}), "Unknown frame type"),
+            (json.dumps({"type": "command", "command": "fly"}), "Unknown command"),
+            (json.dumps({"type": "user_message", "message": "hi"}), "No agent chosen"),
+            (json.dumps({"type": "command", "command": "load_agent", "name": "nobody"}), "No agent named"),
+            (json.dumps({"type": "user_message", "message": "hi", "agent_name": "nobody"}), "No agent named"),
+            (json.dumps({"type": "command", "command": "create_agent", "config": {"name": "bad/name"}}), "Bad agent name"),
+            ("x" * 70_000, "limit"),
+        ]:
+            ws.send(frame)
+            answer = json.loads(ws.recv(timeout=10))
+            assert answer["type"] == "server_error" and reason in answer["message"], (frame[:40], answer)
+        assert create(ws, "Ada")["status"] == "OK"
+        ws.send(json.dumps({"type": "user_message", "message": "y" * 20_001}))
+        assert "limit" in json.loads(ws.recv(timeout=10))["message"]
+        fake_openai.queue_chat(send("Still fine."))
+        frames = exchange(ws, {"type": "user_message", "message": "hello"})
+        assert {"type": "agent_response", "message_type": "assistant_message", "message": "Still fine."} in frames
+
+
+def test_two_clients_on_one_agent_both_hear_it(ws_server, fake_openai):
+    url = ws_server()
+    with connect(url) as a, connect(url) as b:
+        assert create(a, "Shared")["status"] == "OK"
+        b.send(json.dumps({"type": "command", "command": "load_agent", "name": "Shared"}))
+        assert json.loads(b.recv(timeout=10))["status"] == "OK"
+        fake_openai.queue_chat(send("Hello both."))
+        frames_a = exchange(a, {"type": "user_message", "message": "hi"})
+        frames_b = []
+        while not frames_b or frames_b[-1]["type"] != "agent_response_end":
+            frames_b.append(json.loads(b.recv(timeout=30)))
+        assert frames_a == frames_b
+
+
+def test_concurrent_clients_each_with_their_own_agent(ws_server, fake_openai):
+    url = ws_server()
+    results: dict[str, list] = {}
+
+    def chat(name):
+        with connect(url) as ws:
+            assert create(ws, name)["status"] == "OK"
+            results[name] = exchange(ws, {"type": "user_message", "message": f"I am {name}"})
+
+    for i in range(3):
+        fake_openai.queue_chat(send(f"reply {i}"))
+    threads = [threading.Thread(target=chat, args=(f"agent{i}",)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 3
+    said = sorted(f["message"] for frames in results.values() for f in frames
+                  if f.get("message_type") == "assistant_message")
+    assert said == ["reply 0", "reply 1", "reply 2"]
+
+
+def test_disconnect_mid_step_disturbs_no_one(ws_server, fake_openai, store):
+    url = ws_server()
+    with connect(url) as b, connect(url) as a:
+        assert create(a, "Solo")["status"] == "OK"
+        b.send(json.dumps({"type": "command", "command": "load_agent", "name": "Solo"}))
+        assert json.loads(b.recv(timeout=10))["status"] == "OK"
+        fake_openai.queue_chat(1.0)  # the model takes a second...
+        fake_openai.queue_chat(send("Finished anyway."))
+        a.send(json.dumps({"type": "user_message", "message": "hello"}))
+        assert json.loads(a.recv(timeout=10))["type"] == "agent_response_start"
+        a.close()  # ...and the asker leaves mid-step
+        frames = []
+        while not frames or frames[-1]["type"] != "agent_response_end":
+            frames.append(json.loads(b.recv(timeout=30)))
+        assert {"type": "agent_response", "message_type": "assistant_message", "message": "Finished anyway."} in frames
+    from engine.agents import get_agent
+    from engine.memory import RecallMemory
+
+    assert "Finished anyway." in RecallMemory(store, get_agent(store, "Solo").id).search("Finished")
+
+
+def test_login_required_when_configured(ws_server):
+    url = ws_server(credentials=("kim", "s3cret"))
+    with pytest.raises(InvalidStatus):
+        connect(url).close()
+    token = base64.b64encode(b"kim:wrong").decode()
+    with pytest.raises(InvalidStatus):
+        connect(url, additional_headers={"Authorization": f"Basic {token}"}).close()
+    token = base64.b64encode(b"kim:s3cret").decode()
+    with connect(url, additional_headers={"Authorization": f"Basic {token}"}) as ws:
+        assert create(ws, "Guarded")["status"] == "OK"
+
+
+def test_mounted_on_the_web_app_server(runtime, settings, fake_openai, monkeypatch, tmp_path):
+    from webapp.app import build_demo
+    from webapp.serve import mount_websocket
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    demo = build_demo(runtime)
+    demo.queue()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        mount_websocket(demo, runtime, None)
+        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            ws.send(json.dumps({"type": "command", "command": "load_agent", "name": "nobody"}))
+            assert json.loads(ws.recv(timeout=10))["type"] == "server_error"
+    finally:
+        demo.close()
