@@ -30,6 +30,8 @@ PAGE_SIZE = 5
 DEFAULT_BLOCK_LIMIT = 2000
 RESULT_TEXT_CHARS = 500  # one search hit shown to the model; the full text stays in the store
 HYBRID_POOL = 50  # nearest vectors and best keyword matches fused per archival search
+VECTOR_BUCKET = 10  # vector-only searches ask for neighbours in buckets of two pages
+HYBRID_OVERSAMPLE = 2  # fusion tolerates a rougher vector pool than a vector-only ranking
 NO_RESULTS = "No results found."
 DATE_FORMAT_HELP = "Dates must be written YYYY-MM-DD, for example 2024-03-09."
 
@@ -283,7 +285,7 @@ class ArchivalMemory:
             need = (page + 1) * PAGE_SIZE
             # Ask for whole buckets of neighbours, so consecutive pages come from the same
             # KNN call size and passages at equal distance cannot shift between pages.
-            bucket = math.ceil(need / HYBRID_POOL) * HYBRID_POOL
+            bucket = math.ceil(need / VECTOR_BUCKET) * VECTOR_BUCKET
             found = passages_store.vector_search(store, self.dimension, owners, self._embed_query(query), bucket)
             window = found[page * PAGE_SIZE : need]
             fetched = passages_store.fetch(store, [pid for pid, _ in window])
@@ -295,7 +297,9 @@ class ArchivalMemory:
             return SearchResults(hits, total, page, last)
         if mode != "hybrid":
             raise ValueError(f"unknown search mode {mode!r}")
-        nearest = passages_store.vector_search(store, self.dimension, owners, self._embed_query(query), HYBRID_POOL)
+        nearest = passages_store.vector_search(
+            store, self.dimension, owners, self._embed_query(query), HYBRID_POOL, oversample=HYBRID_OVERSAMPLE
+        )
         keyword = passages_store.keyword_search(store, self.agent_id, query, HYBRID_POOL)
         fused = passages_store.fuse([pid for pid, _ in nearest], keyword)
         distances = dict(nearest)

@@ -27,7 +27,7 @@ from engine.errors import EmbeddingMismatch, NotFound
 from engine.store import fts
 from engine.store.db import Store, now
 
-EXACT_LIMIT = 20_000
+EXACT_LIMIT = 2_000
 OVERSAMPLE = 4
 MAX_K = 4096  # sqlite-vec's own ceiling on k
 RRF_K = 60  # the usual reciprocal-rank-fusion constant; damps the weight of the very top ranks
@@ -234,32 +234,32 @@ def delete(store: Store, passage_id: int, *, agent_id: int | None = None) -> Non
         raise NotFound(f"No archival passage #{passage_id} to delete.")
 
 
-def _count_in_owners(db, dim: int, owners: list[str]) -> int:
-    total = 0
-    for owner in owners:
-        kind, key = owner[0], int(owner[1:])
-        column = "agent_id" if kind == "a" else "source_id"
-        total += db.execute(
-            f"SELECT count(*) FROM passages WHERE {column} = ? AND embedding_dim = ?", [key, dim]
-        ).fetchone()[0]
-    return total
+def _count_in_owners(db, owners: list[str]) -> int:
+    """Passages across owners, from the trigger-kept counts (an owner's passages share one dimension)."""
+    return sum(_owner_count(db, owner) for owner in owners)
 
 
-def vector_search(store: Store, dim: int, owners: list[str], query_vector, k: int) -> list[tuple[int, float]]:
-    """The k nearest passages to `query_vector` among `owners`, as (id, cosine distance)."""
+def vector_search(
+    store: Store, dim: int, owners: list[str], query_vector, k: int, oversample: int = OVERSAMPLE
+) -> list[tuple[int, float]]:
+    """The k nearest passages to `query_vector` among `owners`, as (id, cosine distance).
+
+    `oversample` is how many bit-vector candidates per wanted result go to exact
+    rescoring when the search is approximate (more: better recall, slower).
+    """
     db = store.db
     if k <= 0 or not _has_vec_table(db, dim):
         return []
     k = min(k, MAX_K)
     query = _pack(query_vector, dim)
     table = vec_table(dim)
-    approximate = dim % 8 == 0 and _count_in_owners(db, dim, owners) > EXACT_LIMIT
+    approximate = dim % 8 == 0 and _count_in_owners(db, owners) > EXACT_LIMIT
     found: list[tuple[int, float]] = []
     for owner in owners:
         if approximate:
             rows = db.execute(
                 f"SELECT rowid FROM {table} WHERE bits MATCH vec_quantize_binary(?) AND k = ? AND owner = ?",
-                [query, min(k * OVERSAMPLE, MAX_K), owner],
+                [query, min(k * oversample, MAX_K), owner],
             ).fetchall()
             found.extend(_rescore(db, [r[0] for r in rows], np.frombuffer(query, dtype=np.float32)))
         else:
