@@ -65,12 +65,14 @@ def build(runtime: Runtime, agent_id: gr.State) -> MemoryTab:
                 box.change(lambda text, limit=block.limit: counter(text, limit), [box], [count], queue=False,
                           show_progress="hidden")
 
-                def on_save(text, current, label=block.label):
+                def on_save(text, current, label=block.label, limit=block.limit):
                     try:
                         saved = CoreMemory(runtime.store, need_agent(current)).set(label, text, actor="user",
                                                                                   cause="edited in the UI")
                     except MemGPTError as e:
-                        raise gr.Error(str(e)) from e
+                        # A warning, not gr.Error: an error would blank the history beside it.
+                        gr.Warning(str(e))
+                        return f"{counter(text, limit)} · not saved", gr.skip(), gr.skip()
                     gr.Info(f"Saved {label}.")
                     return counter(saved.value, saved.limit), *summary(runtime, current)
 
