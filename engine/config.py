@@ -41,6 +41,7 @@ class LLMConfig:
     endpoint: str | None = None
     context_window: int | None = None
     wrapper: str | None = None
+    grammar: bool | str = False  # completions: true = only calls of the agent's functions, or a ready grammar's name
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ from engine.runtime import Runtime
 from webapp.common import describe_models, load_agent, row
 from webapp.render import apply_event, status_line, stored_to_messages
 
-PROVIDERS = ["local", "openai", "azure", "openai-compatible", "completions"]
+PROVIDERS = ["local", *[t for t in config_mod.ENDPOINT_TYPES if t != "local"]]
 EMBEDDERS = ["local", "openai", "azure", "openai-compatible"]
 
 
@@ -144,7 +144,9 @@ def wire(runtime: Runtime, tab: ChatTab, agent_id: gr.State, agent_changed) -> N
     def on_create(name, preset, persona, human, provider, model, endpoint, embedder, embed_model, embed_dim,
                   embed_endpoint):
         try:
-            llm = LLMConfig(endpoint_type=provider, model=model.strip(), endpoint=endpoint.strip() or None)
+            saved = runtime.settings.llm  # wrapper, grammar and window follow the Config tab
+            llm = LLMConfig(endpoint_type=provider, model=model.strip(), endpoint=endpoint.strip() or None,
+                            context_window=saved.context_window, wrapper=saved.wrapper, grammar=saved.grammar)
             embedding = EmbeddingConfig(endpoint_type=embedder, model=embed_model.strip(), dim=int(embed_dim or 0),
                                         endpoint=embed_endpoint.strip() or None)
             if embedding.dim <= 0:

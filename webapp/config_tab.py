@@ -23,6 +23,7 @@ class ConfigTab:
     endpoint: gr.Textbox
     context_window: gr.Number
     wrapper: gr.Dropdown
+    grammar: gr.Checkbox
     api_key: gr.Textbox
     key_state: gr.Markdown
     embedder: gr.Dropdown
@@ -63,6 +64,7 @@ def build(runtime: Runtime) -> ConfigTab:
         context_window = gr.Number(value=s.llm.context_window, precision=0, label="Context window (blank: known default)")
         wrapper = gr.Dropdown(wrapper_names(), value=s.llm.wrapper, label="Prompt wrapper (completions servers)",
                               allow_custom_value=True)
+        grammar = gr.Checkbox(value=bool(s.llm.grammar), label="Constrain replies with a grammar (llama.cpp servers)")
     with gr.Row():
         api_key = gr.Textbox(label="API key for this provider (write-only; empty keeps the current one)",
                              type="password", value="")
@@ -80,40 +82,43 @@ def build(runtime: Runtime) -> ConfigTab:
         save = gr.Button("Save settings", variant="primary")
         test = gr.Button("Test connection")
     result = gr.Markdown()
-    return ConfigTab(provider, model, endpoint, context_window, wrapper, api_key, key_state, embedder, embed_model,
+    return ConfigTab(provider, model, endpoint, context_window, wrapper, grammar, api_key, key_state, embedder, embed_model,
                      embed_dim, embed_endpoint, preset, persona, human, save, test, result)
 
 
-def _llm(provider, model, endpoint, window, wrapper) -> LLMConfig:
+def _llm(provider, model, endpoint, window, wrapper, grammar=False) -> LLMConfig:
     return LLMConfig(endpoint_type=provider, model=(model or "").strip(), endpoint=(endpoint or "").strip() or None,
-                     context_window=int(window) if window else None, wrapper=wrapper or None)
+                     context_window=int(window) if window else None, wrapper=wrapper or None, grammar=bool(grammar))
 
 
 def current_values(runtime: Runtime) -> list:
     """The saved settings, for each page load (values baked in at build time would go stale)."""
     s = runtime.settings
-    return [s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.llm.context_window, s.llm.wrapper, "",
+    return [s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.llm.context_window, s.llm.wrapper,
+            bool(s.llm.grammar), "",
             key_status(), s.embedding.endpoint_type, s.embedding.model, s.embedding.dim, s.embedding.endpoint or "",
             s.default_preset, s.default_persona, s.default_human]
 
 
 def value_components(tab: ConfigTab) -> list:
-    return [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.api_key, tab.key_state,
+    return [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.grammar, tab.api_key,
+            tab.key_state,
             tab.embedder, tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
 
 
 def wire(runtime: Runtime, tab: ConfigTab) -> None:
-    inputs = [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.api_key, tab.embedder,
+    inputs = [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.grammar, tab.api_key,
+              tab.embedder,
               tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
 
-    def on_save(provider, model, endpoint, window, wrapper, key, embedder, embed_model, embed_dim, embed_endpoint,
+    def on_save(provider, model, endpoint, window, wrapper, grammar, key, embedder, embed_model, embed_dim, embed_endpoint,
                 preset, persona, human):
         s = runtime.settings
         if not (model or "").strip():
             raise gr.Error("Give a model name.")
         if not embed_dim or int(embed_dim) <= 0:
             raise gr.Error("The embedding dimension must be a positive number.")
-        s.llm = _llm(provider, model, endpoint, window, wrapper)
+        s.llm = _llm(provider, model, endpoint, window, wrapper, grammar)
         s.embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=int(embed_dim),
                                       endpoint=(embed_endpoint or "").strip() or None)
         s.default_preset, s.default_persona, s.default_human = preset, persona, human
@@ -124,13 +129,13 @@ def wire(runtime: Runtime, tab: ConfigTab) -> None:
 
     tab.save.click(on_save, inputs, [tab.api_key, tab.key_state, tab.result])
 
-    def on_test(provider, model, endpoint, window, wrapper, key, *rest):
+    def on_test(provider, model, endpoint, window, wrapper, grammar, key, *rest):
         from engine.llm.providers import make_provider
 
         if key and key.strip() and provider in KEY_FOR:
             secrets.save(runtime.settings.home, KEY_FOR[provider], key.strip())
         try:
-            llm = make_provider(_llm(provider, model, endpoint, window, wrapper), timeout=15)
+            llm = make_provider(_llm(provider, model, endpoint, window, wrapper, grammar), timeout=15)
             reply = llm.complete([{"role": "user", "content": "Reply with the word: ready"}], [])
         except MemGPTError as e:
             return "", key_status(), f"❌ **Connection failed:** {e}"

@@ -141,8 +141,6 @@ def _normalize(text: str, start: int) -> str:
 
 def repair_json(text: str) -> dict[str, Any]:
     """The first JSON object in `text`, repaired; RepairError when there is none."""
-    if not isinstance(text, str):
-        raise RepairError(f"expected text, got {type(text).__name__}")
     for token in END_TOKENS:
         text = text.replace(token, "")
     first_error: RepairError | None = None
@@ -151,10 +149,7 @@ def repair_json(text: str) -> dict[str, Any]:
         if start < 0:
             break
         try:
-            value = json.loads(_normalize(text, start))
-            if isinstance(value, dict):
-                return value
-            raise RepairError("the JSON is not an object")
+            return json.loads(_normalize(text, start))  # an object: the text starts with "{"
         except json.JSONDecodeError as e:
             error = RepairError(f"the JSON cannot be repaired ({e.msg} at character {e.pos})")
         except RepairError as e:

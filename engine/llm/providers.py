@@ -22,5 +22,10 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0):
         # `endpoint` names another GGUF file; empty means the shipped SmolLM2.
         return LocalProvider(config.endpoint or None, context_window=config.context_window)
     if config.endpoint_type == "completions":
-        raise ConfigError("Completions endpoints with prompt wrappers are not available yet; use openai-compatible.")
+        from engine.llm.completions_provider import CompletionsProvider
+
+        # CPU servers can take a minute on a first long prompt; the default timeout would cut them off.
+        client = make_client("completions", config.endpoint, timeout=max(timeout, 300.0))
+        return CompletionsProvider(client, config.model, window, wrapper=config.wrapper or "chatml",
+                                   grammar=config.grammar)
     raise ConfigError(f"Unknown endpoint type {config.endpoint_type!r}.")

@@ -169,8 +169,8 @@ def function_list(functions: list[dict[str, Any]]) -> str:
         for name, schema in (parameters.get("properties") or {}).items():
             kind = schema.get("type", "any")
             if "enum" in schema:
-                kind += " (one of " + ", ".join(json.dumps(v) for v in schema["enum"]) + ")"
+                kind = "one of " + ", ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
             need = "required" if name in required else "optional"
-            lines.append(f"  {name} ({kind}, {need}): {schema.get('description', '').strip()}")
+            lines.append(f"  {name} ({kind}; {need}): {schema.get('description', '').strip()}")
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
