@@ -29,6 +29,7 @@ from engine.store.db import Store, now
 
 EXACT_LIMIT = 2_000
 OVERSAMPLE = 4
+MIN_CANDIDATES = 200  # fewer bit-vector candidates lost ~40% of the true top 5 at 100k (docs/benchmarks.md)
 MAX_K = 4096  # sqlite-vec's own ceiling on k
 RRF_K = 60  # the usual reciprocal-rank-fusion constant; damps the weight of the very top ranks
 
@@ -259,7 +260,7 @@ def vector_search(
         if approximate:
             rows = db.execute(
                 f"SELECT rowid FROM {table} WHERE bits MATCH vec_quantize_binary(?) AND k = ? AND owner = ?",
-                [query, min(k * oversample, MAX_K), owner],
+                [query, min(max(k * oversample, MIN_CANDIDATES), MAX_K), owner],
             ).fetchall()
             found.extend(_rescore(db, [r[0] for r in rows], np.frombuffer(query, dtype=np.float32)))
         else:
