@@ -41,6 +41,8 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from benchmarks import sections  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from engine.agents import create_agent  # noqa: E402
@@ -74,8 +76,6 @@ VECTOR_BUCKET = getattr(memory_module, "VECTOR_BUCKET", HYBRID_POOL)
 HYBRID_OVERSAMPLE = getattr(memory_module, "HYBRID_OVERSAMPLE", passages_store.OVERSAMPLE)
 FIRST_PAGE_K = math.ceil(PAGE_SIZE / VECTOR_BUCKET) * VECTOR_BUCKET
 
-START = "<!-- archival-search:start -->"
-END = "<!-- archival-search:end -->"
 
 INTRO = """# Benchmarks
 
@@ -414,15 +414,7 @@ def machine(results: list[dict], load: float | None) -> str:
 
 
 def write_section(path: Path, body: str) -> None:
-    section = f"{START}\n{body}\n{END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else INTRO
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    sections.write_section(path, "archival-search", body, intro=INTRO)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-START, END = "<!-- offline-models:start -->", "<!-- offline-models:end -->"
+from benchmarks import sections  # noqa: E402
+
 WORDS = ("memory agent window context archive recall summary message user function call heartbeat persona "
          "human search vector passage token model local garden river mountain letter morning quiet").split()
 
@@ -136,13 +137,7 @@ def peak_rss_mb() -> float:
 
 
 def write_section(path: Path, body: str) -> None:
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{START}\n{body}\n{END}"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    sections.write_section(path, "offline-models", body)
 
 
 def main() -> None:

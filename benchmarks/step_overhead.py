@@ -55,6 +55,8 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+from benchmarks import sections  # noqa: E402
+
 from engine import system, tokens  # noqa: E402
 from engine.agent import KIND_USER, Agent, AgentOptions  # noqa: E402
 from engine.agents import create_agent, memory_section  # noqa: E402
@@ -79,8 +81,6 @@ TOKEN_REPEATS = 30
 TARGET_MS = 5.0
 TARGET_N = 100_000
 
-START = "<!-- step-overhead:start -->"
-END = "<!-- step-overhead:end -->"
 INTRO = "# Benchmarks\n\nRun by hand from the repository root with the project's virtualenv; each script rewrites only its own section.\n"
 
 # --- a realistic conversation -------------------------------------------------------------
@@ -486,15 +486,7 @@ def render(results: list[dict], tok: dict | None, steps: int, command: str) -> s
 
 
 def write_section(path: Path, body: str) -> None:
-    section = f"{START}\n{body}\n{END}"
-    text = path.read_text(encoding="utf-8") if path.exists() else INTRO  # re-read right before writing
-    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.DOTALL)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section, text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    sections.write_section(path, "step-overhead", body, intro=INTRO)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,11 +41,16 @@ def _clip(text: str, limit: int = RESULT_TEXT_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _page_bounds(page: int | None, total: int) -> tuple[int, int]:
-    """(page, last page) with pages counted from 0; a page past the end is a model error."""
+def _check_page(page: int | None) -> int:
     page = 0 if page is None else page
     if isinstance(page, bool) or not isinstance(page, int) or page < 0:
         raise ToolError("page must be a whole number, 0 or more (0 is the first page).")
+    return page
+
+
+def _page_bounds(page: int | None, total: int) -> tuple[int, int]:
+    """(page, last page) with pages counted from 0; a page past the end is a model error."""
+    page = _check_page(page)
     last = max(0, math.ceil(total / PAGE_SIZE) - 1)
     if total and page > last:
         raise ToolError(f"There are only {last + 1} pages of results (0 to {last}); page {page} does not exist.")
@@ -191,11 +196,10 @@ class RecallMemory:
         return messages_store.count(self._store, self.agent_id)
 
     def search(self, query: str, page: int | None = 0) -> str:
-        _, total = messages_store.search_text(self._store, self.agent_id, query or "", 0, 0)
+        # One query gives the page and the total; the total then validates the page.
+        offset = _check_page(page) * PAGE_SIZE
+        found, total = messages_store.search_text(self._store, self.agent_id, query or "", offset, PAGE_SIZE)
         page, last = _page_bounds(page, total)
-        found, total = messages_store.search_text(
-            self._store, self.agent_id, query or "", page * PAGE_SIZE, PAGE_SIZE
-        )
         return format_page([_message_line(m) for m in found], total, page, last)
 
     def search_date(self, start_date: str, end_date: str, page: int | None = 0) -> str:
@@ -204,9 +208,9 @@ class RecallMemory:
         if end < start:
             raise ToolError(f"end_date {end} is before start_date {start}.")
         lo, hi = start.isoformat(), (end + dt.timedelta(days=1)).isoformat()
-        _, total = messages_store.search_date(self._store, self.agent_id, lo, hi, 0, 0)
+        offset = _check_page(page) * PAGE_SIZE
+        found, total = messages_store.search_date(self._store, self.agent_id, lo, hi, offset, PAGE_SIZE)
         page, last = _page_bounds(page, total)
-        found, total = messages_store.search_date(self._store, self.agent_id, lo, hi, page * PAGE_SIZE, PAGE_SIZE)
         return format_page([_message_line(m) for m in found], total, page, last)
 
 
