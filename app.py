@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 
@@ -19,13 +20,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--home", default=None, help="data home (default: $MEMGPT_HOME or ~/.memgpt)")
     parser.add_argument("--share", action="store_true", help="create a public Gradio link (needs internet)")
     parser.add_argument("--auth", default=None, help="require a login, as user:password (or set MEMGPT_AUTH)")
+    parser.add_argument("--import-root", action="append", default=None, metavar="DIR",
+                        help="let the page load folders under DIR (repeatable; or MEMGPT_IMPORT_ROOT). "
+                             "Ignored when the app is exposed (beyond loopback, --share, a Space)")
     parser.add_argument("--no-auth", action="store_true", default=on_space,
                         help="allow serving beyond loopback without a login (the default on a Space, "
                              "whose visibility settings decide who can reach it)")
     return parser.parse_args(argv)
 
 
-SUBCOMMANDS = ("chat", "load", "configure", "list", "add", "attach", "export", "import", "version", "ws", "ws-client")
+SUBCOMMANDS = ("chat", "load", "configure", "list", "add", "attach", "export", "import", "version", "ws", "ws-client",
+               "backup")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,17 +43,35 @@ def main(argv: list[str] | None = None) -> int:
     from engine.errors import MemGPTError
     from engine.runtime import open_runtime
     from webapp.app import build_demo
+    from webapp.exposure import Exposure, is_exposed
     from webapp.serve import launch
 
+    # SIGTERM (a Space restarting, `kill`, systemd) ends the app like Ctrl-C, so the store
+    # closes and folds its write-ahead log into memgpt.db instead of leaving it in -wal.
+    signal.signal(signal.SIGTERM, _interrupt)
+    runtime = None
     try:
         runtime = open_runtime(args.home)
         print(f"Data home: {runtime.settings.home}")
-        launch(build_demo(runtime), runtime, host=args.host, port=args.port, share=args.share, auth=args.auth,
+        exposure = Exposure.build(exposed=is_exposed(args.host, args.share), roots=args.import_root,
+                                  home=runtime.settings.home)
+        if exposure.import_roots and exposure.exposed:
+            print("Import roots are ignored: the app is exposed, so the page loads uploaded files only.")
+        launch(build_demo(runtime, exposure), runtime, host=args.host, port=args.port, share=args.share, auth=args.auth,
                waive_auth=args.no_auth)
     except MemGPTError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if runtime is not None:
+            runtime.close()
     return 0
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

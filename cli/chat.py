@@ -21,6 +21,7 @@ from typing import TextIO
 from cli import CommandError
 from engine import system
 from engine.agent import Agent, AgentOptions
+from engine.agents import set_source_attached
 from engine.errors import MemGPTError
 from engine.events import (
     AssistantMessage,
@@ -455,8 +456,7 @@ class ChatSession:
     def cmd_attach(self, name: str) -> None:
         if not name:
             raise CommandError("/attach needs a data source name (see `python app.py list sources`).")
-        source = sources_store.get_by_name(self.agent.store, name)
-        sources_store.attach(self.agent.store, self.agent.row.id, source.id)
+        source = set_source_attached(self.agent.store, self.agent.row.id, name)
         count = passages_store.count_for_source(self.agent.store, source.id)
         self.say(f"Attached {source.name} ({count} passages) to {self.agent.row.name}.")
 

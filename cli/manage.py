@@ -10,13 +10,14 @@ from pathlib import Path
 
 from cli import CommandError
 from engine import config as config_mod
+from engine import secrets
 from engine.config import ENDPOINT_TYPES, EmbeddingConfig, LLMConfig, Settings, load_settings, save_settings
 from engine.errors import ConfigError, PresetError
 from engine.runtime import open_runtime
 
-# Which saved key each endpoint type reads (engine.config.api_key looks them up in this order).
-KEY_FOR = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY",
-           "openai-compatible": "OPENAI_COMPATIBLE_API_KEY", "completions": "OPENAI_COMPATIBLE_API_KEY"}
+# The key `configure` asks for per endpoint type. secrets.save, called without endpoints, binds it to
+# the endpoints config.yaml names for those types, which configure writes just before.
+KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}
 EMBEDDING_TYPES = ("local", "openai", "azure", "openai-compatible")
 
 
@@ -225,15 +226,13 @@ def cmd_add(args) -> int:
 
 
 def cmd_attach(args) -> int:
-    from engine.agents import get_agent
+    from engine.agents import get_agent, set_source_attached
     from engine.store import passages as passages_store
-    from engine.store import sources as sources_store
 
     runtime = open_runtime(args.home)
     try:
         agent = get_agent(runtime.store, args.agent)
-        source = sources_store.get_by_name(runtime.store, args.source)
-        sources_store.attach(runtime.store, agent.id, source.id)
+        source = set_source_attached(runtime.store, agent.id, args.source)
         count = passages_store.count_for_source(runtime.store, source.id)
         print(f"Attached {source.name} ({count} passages) to {agent.name}.")
         return 0

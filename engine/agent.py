@@ -23,7 +23,7 @@ from typing import Any
 
 from engine import system
 from engine.config import EmbeddingConfig, LLMConfig, Settings
-from engine.context import SUMMARY, Context, TokenCache, build_context, in_context_rows
+from engine.context import SUMMARY, Context, TokenCache, build_context, in_context_rows, pair_results
 from engine.embeddings import Embedder, make_embedder
 from engine.errors import ConfigError, MemGPTError, NotFound
 from engine.events import (
@@ -85,6 +85,19 @@ def _dangling_call(rows: list[Message]) -> int | None:
             answered = {r.tool_call_id for r in rows[i + 1 :] if r.role == "tool"}
             return i if {c.get("id") for c in row.tool_calls} - answered else None
     return None
+
+
+# The stored result of a call whose process died before it finished (a kill, a crash, a power cut).
+INTERRUPTED = (
+    "Interrupted: the app stopped before this call finished, so its result was lost. It may or may not "
+    "have taken effect; check before repeating it."
+)
+REPAIR_WINDOW = 50  # a dangling call is always among the newest messages: repairs run before every step
+
+
+def unanswered_calls(rows: list[Message]) -> list[dict[str, Any]]:
+    """The tool calls in `rows` that no tool message in `rows` answers, oldest first."""
+    return pair_results(rows)[1]
 
 
 def _parse_arguments(raw: str) -> dict[str, Any]:
@@ -179,7 +192,14 @@ class Agent:
     def boot(self) -> None:
         """Write the boot sequence once: system message, a greeting through send_message, a login."""
         if messages_store.list_messages(self.store, self.row.id, last=1):
-            return  # the common case, checked without waiting for a step in progress
+            # The common case. Repair a call left half-done by a killed process, unless a step
+            # of this process holds the agent (then the call is not dangling, it is running).
+            if self._lock.acquire(blocking=False):
+                try:
+                    self.repair_interrupted()
+                finally:
+                    self._lock.release()
+            return
         with self._lock:
             if messages_store.list_messages(self.store, self.row.id, last=1):
                 return
@@ -193,6 +213,22 @@ class Agent:
                 self._persist("assistant", GREETING_THOUGHT, tool_calls=[call], text=f"{GREETING_THOUGHT} {GREETING}")
                 self._persist("tool", system.function_result("OK", "None"), tool_call_id="boot-greeting")
                 self._persist("user", system.login("never (first login)"), name=KIND_LOGIN)
+
+    def repair_interrupted(self) -> int:
+        """Store an "interrupted" result for every call that has none; callers hold the agent's lock.
+
+        Without it, a process killed during a tool call leaves a call with no result,
+        which OpenAI refuses (HTTP 400) on every later turn. Returns how many were repaired.
+        """
+        rows = messages_store.list_messages(self.store, self.row.id, last=REPAIR_WINDOW)
+        missing = unanswered_calls(rows)
+        if not missing:
+            return 0
+        with self.store.atomic():
+            for call in missing:
+                self._persist("tool", system.function_result("Failed", INTERRUPTED), tool_call_id=call.get("id"))
+        log.warning("agent %s: stored an interrupted result for %d unfinished call(s)", self.row.name, len(missing))
+        return len(missing)
 
     def refresh(self) -> AgentRow:
         self.row = agents_store.get(self.store, self.row.id)
@@ -255,6 +291,7 @@ class Agent:
     def _run(self, content: str, text: str, kind: str) -> Iterator[Event]:
         """The step itself; callers hold the agent's lock."""
         self.refresh()
+        self.repair_interrupted()  # before the user message, so the repaired results come first
         verify = self.options.verify_first_message and kind == KIND_USER and not self._has_user_message()
         self._persist("user", content, text=text, name=kind)
         yield UserMessage(text, kind)
@@ -286,6 +323,8 @@ class Agent:
         verify_attempts = 0
         while True:
             ctx = self.context()
+            if unanswered_calls(ctx.rows) and self.repair_interrupted():
+                ctx = self.context()
             if ctx.total + self.options.response_reserve > ctx.window:
                 yield from self._summarize("the next call would not fit the context window")
                 ctx = self.context()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import unicodedata
 
 from engine.config import EmbeddingConfig, LLMConfig, Settings
 from engine.errors import InvalidName, MemoryLimitExceeded
@@ -19,16 +20,28 @@ from engine.store import Store
 from engine.store import agents as agents_store
 from engine.store import blocks as blocks_store
 from engine.store import passages as passages_store
+from engine.store import sources as sources_store
 from engine.store.agents import AgentRow
 from engine.tools.registry import ToolRegistry
 
-_NAME = re.compile(r"^[\w][\w .\-]{0,63}$", re.UNICODE)
+_NAME = re.compile(r"^[\w][\w .\-]*$", re.UNICODE)
 
 
 def check_agent_name(name: str) -> str:
+    """The name as it will be stored (stripped, NFKC-normalized), or InvalidName saying what is wrong.
+
+    NFKC first, so a name typed with combining accents or compatibility forms
+    (the Kelvin sign, full-width letters) is stored in its ordinary spelling.
+    """
     if not isinstance(name, str):
         raise InvalidName("An agent name must be text.")
-    name = name.strip()
+    name = unicodedata.normalize("NFKC", name).strip()
+    if not name:
+        raise InvalidName("An agent name cannot be empty.")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
+        raise InvalidName(f"Bad agent name {name[:80]!r}: it contains control or invisible characters.")
+    if len(name) > agents_store.MAX_NAME:
+        raise InvalidName(f"An agent name holds at most {agents_store.MAX_NAME} characters; this one has {len(name)}.")
     if not _NAME.match(name):
         raise InvalidName(
             f"Bad agent name {name[:80]!r}: use 1-64 letters, digits, spaces, '.', '-' or '_', "
@@ -96,7 +109,8 @@ def get_agent(store: Store, name_or_id: str | int) -> AgentRow:
 def rename_agent(store: Store, agent_id: int, new_name: str) -> AgentRow:
     new_name = check_agent_name(new_name)
     current = agents_store.get(store, agent_id)
-    if new_name.lower() != current.name.lower() and agents_store.exists(store, new_name):
+    same = agents_store.name_key(new_name) == agents_store.name_key(current.name)
+    if not same and agents_store.exists(store, new_name):
         raise InvalidName(f"An agent named {new_name!r} already exists; pick another name.")
     agents_store.update(store, agent_id, name=new_name)
     return agents_store.get(store, agent_id)
@@ -104,7 +118,19 @@ def rename_agent(store: Store, agent_id: int, new_name: str) -> AgentRow:
 
 def delete_agent(store: Store, agent_id: int) -> None:
     """Delete the agent and everything it owns (blocks, edits, messages, passages)."""
-    agents_store.delete(store, agent_id)
+    with store.hold_agent(agent_id):
+        agents_store.delete(store, agent_id)
+
+
+def set_source_attached(store: Store, agent_id: int, source_name: str, attached: bool = True) -> sources_store.Source:
+    """Attach (or detach) the data source named `source_name`, between the agent's turns."""
+    source = sources_store.get_by_name(store, source_name)
+    with store.hold_agent(agent_id):
+        if attached:
+            sources_store.attach(store, agent_id, source.id)
+        else:
+            sources_store.detach(store, agent_id, source.id)
+    return source
 
 
 def memory_section(store: Store, agent_id: int) -> str:

@@ -5,8 +5,8 @@ home's `config.yaml` and the environment, and callers pass it along.
 
 Provider defaults follow DESIGN.md: an explicit `llm`/`embedding` section in
 config.yaml wins; else `OPENAI_API_KEY` selects OpenAI for both; else the
-embedded local pair. API keys are read from the environment (or a future
-secrets file), never written into agents or logs.
+embedded local pair. API keys are read from the environment (filled from
+secrets.yaml), each bound to its endpoints, never written into agents or logs.
 """
 
 from __future__ import annotations
@@ -154,11 +154,12 @@ def save_settings(settings: Settings) -> Path:
     return path
 
 
-def api_key(endpoint_type: str, env: Mapping[str, str] | None = None) -> str | None:
-    """The API key for an endpoint type, from the environment."""
-    env = os.environ if env is None else env
-    if endpoint_type == "azure":
-        return env.get("AZURE_OPENAI_API_KEY") or env.get("OPENAI_API_KEY")
-    if endpoint_type == "openai":
-        return env.get("OPENAI_API_KEY")
-    return env.get("OPENAI_COMPATIBLE_API_KEY") or env.get("OPENAI_API_KEY")
+def api_key(endpoint_type: str, base_url: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """The key bound to `base_url` for this endpoint type (see engine/secrets.py), or None.
+
+    There is deliberately no lookup by endpoint type alone: the URL may come
+    from a stranger, and a key goes only where it was configured to go.
+    """
+    from engine import secrets
+
+    return secrets.key_for(endpoint_type, base_url, env)

@@ -82,10 +82,45 @@ class TokenCache:
 
 
 def in_context_rows(store: Store, agent_id: int) -> list[Message]:
-    """The agent's in-context messages in prompt order: the summary first, system rows left out."""
+    """The agent's in-context messages in prompt order: the summary first, system rows left out.
+
+    Tool results sit right after the call they answer (OpenAI refuses anything
+    else): a result stored late, such as the "interrupted" result written after
+    a crash, moves up to its call, and a result whose call left the window goes.
+    """
     rows = [r for r in messages_store.list_messages(store, agent_id, in_context=True) if r.role != "system"]
     summaries = [r for r in rows if r.name == SUMMARY]
-    return summaries + [r for r in rows if r.name != SUMMARY]
+    return summaries + _calls_then_results([r for r in rows if r.name != SUMMARY])
+
+
+def pair_results(rows: list[Message]) -> tuple[dict[int, list[Message]], list[dict[str, Any]]]:
+    """Which tool results answer which call: ({index of the assistant row: its results}, unanswered calls).
+
+    A result answers the latest call with its id that is still waiting, so ids a
+    model reuses across turns ("call_0" every time) still pair up correctly.
+    """
+    attached: dict[int, list[Message]] = {}
+    waiting: dict[str, tuple[int, dict[str, Any]]] = {}
+    for i, row in enumerate(rows):
+        if row.role == "assistant" and row.tool_calls:
+            attached[i] = []
+            for call in row.tool_calls:
+                waiting[call.get("id")] = (i, call)
+        elif row.role == "tool":
+            hit = waiting.pop(row.tool_call_id, None)
+            if hit is not None:
+                attached[hit[0]].append(row)
+    return attached, [call for _, call in sorted(waiting.values(), key=lambda item: item[0])]
+
+
+def _calls_then_results(rows: list[Message]) -> list[Message]:
+    attached, _ = pair_results(rows)
+    out = []
+    for i, row in enumerate(rows):
+        if row.role != "tool":
+            out.append(row)
+            out.extend(attached.get(i, ()))
+    return out
 
 
 def build_context(

@@ -13,6 +13,18 @@ class StoreUnavailable(MemGPTError):
     """The SQLite store cannot be opened (no extension loading, bad file...)."""
 
 
+class StoreBroken(StoreUnavailable):
+    """The database file or its write-ahead log changed underneath an open store.
+
+    Raised instead of acknowledging a write that could be lost; once raised, the
+    store refuses every later write until the process restarts.
+    """
+
+
+class AgentBusy(MemGPTError):
+    """The agent is in the middle of a turn (or another edit) and did not become free in time."""
+
+
 class NotFound(MemGPTError):
     """An agent, block, source or passage that does not exist."""
 

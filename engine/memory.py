@@ -102,28 +102,40 @@ class CoreMemory:
 
     def set(self, label: str, value: str, *, actor: str = "user", cause: str = "edited") -> blocks_store.Block:
         """Replace a block's whole value (refused if over the block's limit)."""
-        block = self.get(label)
-        if len(value) > block.limit:
-            raise MemoryLimitExceeded(
-                f"Edit refused: block {label!r} would hold {len(value)} of {block.limit} characters. "
-                "Shorten it, or move details to archival memory."
-            )
-        if value == block.value:
-            return block
-        return blocks_store.set_value(self._store, block, value, actor, cause)
+        return self._edit(label, lambda block: value, actor=actor, cause=cause)
 
     def append(self, label: str, content: str, *, actor: str = "agent") -> blocks_store.Block:
-        block = self.get(label)
-        value = f"{block.value}\n{content}" if block.value else content
-        return self.set(label, value, actor=actor, cause="core_memory_append")
+        return self._edit(label, lambda block: f"{block.value}\n{content}" if block.value else content,
+                          actor=actor, cause="core_memory_append")
 
     def replace(self, label: str, old_content: str, new_content: str, *, actor: str = "agent") -> blocks_store.Block:
-        block = self.get(label)
-        if not old_content:
-            raise ToolError("old_content is empty; give the exact text to replace (use core_memory_append to add).")
-        if old_content not in block.value:
-            raise ToolError(f"The text to replace was not found in block {label!r}; it must match exactly.")
-        return self.set(label, block.value.replace(old_content, new_content), actor=actor, cause="core_memory_replace")
+        def replaced(block: blocks_store.Block) -> str:
+            if not old_content:
+                raise ToolError("old_content is empty; give the exact text to replace (use core_memory_append to add).")
+            if old_content not in block.value:
+                raise ToolError(f"The text to replace was not found in block {label!r}; it must match exactly.")
+            return block.value.replace(old_content, new_content)
+
+        return self._edit(label, replaced, actor=actor, cause="core_memory_replace")
+
+    def _edit(self, label: str, new_value, *, actor: str, cause: str) -> blocks_store.Block:
+        """Read the block, compute its new value and write it in one write transaction.
+
+        BEGIN IMMEDIATE takes the write lock before the read, so an append and a
+        save from the Memory tab (or another process) cannot both start from the
+        same old value and lose one of the two.
+        """
+        with self._store.atomic():
+            block = self.get(label)
+            value = new_value(block)
+            if len(value) > block.limit:
+                raise MemoryLimitExceeded(
+                    f"Edit refused: block {label!r} would hold {len(value)} of {block.limit} characters. "
+                    "Shorten it, or move details to archival memory."
+                )
+            if value == block.value:
+                return block
+            return blocks_store.set_value(self._store, block, value, actor, cause)
 
     def set_limit(self, label: str, limit: int) -> blocks_store.Block:
         block = self.get(label)

@@ -33,12 +33,21 @@ class Progress:
 def reembed_agent(
     store: Store, agent_id: int, embedder: Embedder, config: EmbeddingConfig, batch: int = BATCH
 ) -> Iterator[Progress]:
-    """Re-embed the agent's own passages with `embedder`; yields Progress, last one when switched."""
+    """Re-embed the agent's own passages with `embedder`; yields Progress, last one when switched.
+
+    The agent is held throughout (its turns wait), so no passage can be added
+    between reading the passages and switching the embedder.
+    """
     if (embedder.name, embedder.dimension) != (config.model, config.dim):
         raise EmbeddingMismatch(
             f"The embedder is {embedder.name} ({embedder.dimension}-d) but the settings say {config.model} ({config.dim}-d)."
         )
     agents_store.get(store, agent_id)  # NotFound for an unknown agent
+    with store.hold_agent(agent_id):
+        yield from _reembed(store, agent_id, embedder, config, batch)
+
+
+def _reembed(store: Store, agent_id: int, embedder: Embedder, config: EmbeddingConfig, batch: int) -> Iterator[Progress]:
     rows = store.db.execute(
         "SELECT id, text, embedding_dim FROM passages WHERE agent_id = ? ORDER BY id", [agent_id]
     ).fetchall()

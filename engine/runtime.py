@@ -32,5 +32,5 @@ def open_runtime(home: str | Path | None = None) -> Runtime:
 
     secrets.apply(Path(home).expanduser() if home is not None else default_home())
     settings = load_settings(home)
-    store = Store(settings.db_path)
+    store = Store(settings.db_path, home=settings.home)
     return Runtime(settings, store, PresetLibrary(settings.home), load_registry(settings.functions_dir))

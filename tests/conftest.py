@@ -39,7 +39,7 @@ def settings(home):
 
 @pytest.fixture
 def store(settings):
-    s = Store(settings.db_path)
+    s = Store(settings.db_path, home=settings.home)
     yield s
     s.close()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from engine.config import EmbeddingConfig
 from engine.errors import EmbeddingMismatch, NotFound, ToolError
 from engine.memory import PAGE_SIZE, ArchivalMemory
 from engine.store import passages as passages_store

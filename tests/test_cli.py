@@ -274,7 +274,9 @@ def test_configure_answers_prompts_and_keeps_the_key_secret(cli_home, fake_opena
     assert config["embedding"]["model"] == "test-hash" and config["default_persona"] == "plain"
     assert "sk-very-secret-123" not in (cli_home / "config.yaml").read_text()
     secrets_file = cli_home / "secrets.yaml"
-    assert yaml.safe_load(secrets_file.read_text()) == {"OPENAI_COMPATIBLE_API_KEY": "sk-very-secret-123"}
+    # Bound to the endpoint configure just wrote for it, and to nothing else.
+    assert yaml.safe_load(secrets_file.read_text()) == {"OPENAI_COMPATIBLE_API_KEY": {
+        "key": "sk-very-secret-123", "endpoints": [fake_openai.base_url]}}  # already normalized: explicit port
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
 
 

@@ -15,7 +15,6 @@ Slow (2-4 minutes on 2 cores): marked `slow`; CI installs the extra and runs it.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ import pytest
 for module in ("llama_cpp.server", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings"):
     pytest.importorskip(module)
 
+from tests.support.servers import free_port
 from engine.agent import Agent, AgentOptions  # noqa: E402
 from engine.config import LLMConfig  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
@@ -47,19 +47,13 @@ MESSAGES = ["Hi! My name is Kim and I work as a night nurse.", "Please remember 
             "What do you remember about me?"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
     try:
         model = default_model_path()
     except ConfigError as e:
         pytest.skip(str(e))
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     command = [sys.executable, "tests/support/llama_server.py", "--model", str(model), "--port", str(port),
                "--host", "127.0.0.1", "--n_ctx", str(WINDOW),

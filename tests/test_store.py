@@ -16,6 +16,7 @@ EXPECTED_COLUMNS = {
     "agents": [
         "id", "name", "preset", "system_prompt", "functions", "persona", "human", "llm_config",
         "embedding_config", "embedding_model", "embedding_dim", "created_at", "updated_at", "memory_warning",
+        "name_key",
     ],
     "memory_blocks": ["id", "agent_id", "label", "value", "char_limit", "position", "updated_at"],
     "memory_edits": [
@@ -39,7 +40,8 @@ EXPECTED_OBJECTS = {
     ("index", "messages_agent_time"),
     ("index", "messages_agent_context"),
     ("index", "passages_agent"),
-    ("index", "passages_source"),
+    ("index", "passages_source_hash"),
+    ("index", "agents_name_key"),
     ("index", "llm_calls_agent"),
     ("index", "messages_agent_role"),
     ("table", "message_counts"),
@@ -206,7 +208,7 @@ def test_counts_follow_inserts_and_deletes(store, agent, embedder):
     archival.delete(new[0])
     assert archival.count() == 1
     source = sources_store.create(store, "s", embedder.name, embedder.dimension)
-    passages_store.insert_many(store, [("x", embedder.embed(["x"])[0], {})] * 3, embedding_model=embedder.name,
+    passages_store.insert_many(store, [(t, embedder.embed([t])[0], {}) for t in "xyz"], embedding_model=embedder.name,
                                embedding_dim=embedder.dimension, source_id=source.id)
     sources_store.attach(store, agent.id, source.id)
     assert archival.count() == 4

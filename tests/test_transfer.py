@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
+import numpy as np
 import pytest
+
+from engine import transfer
 
 from engine.agent import Agent
 from engine.memory import ArchivalMemory
@@ -115,23 +119,122 @@ def _agents(store):
     return [a.name for a in agents_store.list_all(store)]
 
 
-@pytest.mark.parametrize("mutate, message", [
+def _first(data, predicate):
+    return next(i for i, m in enumerate(data["messages"]) if predicate(m))
+
+
+def _call(data):
+    return data["messages"][_first(data, lambda m: m["tool_calls"])]["tool_calls"][0]
+
+
+def _set_call(data, **changes):
+    _call(data).update(changes)
+
+
+def _set_function(data, **changes):
+    _call(data)["function"].update(changes)
+
+
+def _tool_row(data):
+    return data["messages"][_first(data, lambda m: m["role"] == "tool")]
+
+
+def _usage(data, **changes):
+    data.setdefault("usage", []).append(
+        {"model": "m", "purpose": "step", "prompt_tokens": 1, "completion_tokens": 1, "created_at": data["exported_at"]})
+    data["usage"][-1].update(changes)
+
+
+# Each names the field it breaks; paths with a message index are matched loosely.
+BAD_FILES = [
     (lambda d: d.update(version=99), "version 99"),
     (lambda d: d.pop("format"), "not a valid agent export"),
-    (lambda d: d["messages"].append({"role": "wizard"}), "role"),
-    (lambda d: d["passages"][0].update(embedding="AAAA"), "float32"),
-    (lambda d: d["blocks"][0]["history"][0].update(actor="hacker"), "edit of block"),
-])
+    (lambda d: d.update(agent=None), r"agent: must be an object"),
+    (lambda d: d.update(messages={}), r"messages: must be a list"),
+    (lambda d: d["messages"].append({"role": "wizard"}), r"messages\[\d+\]\.role: must be one of"),
+    (lambda d: d["messages"].__setitem__(0, []), r"messages\[0\]: must be an object"),
+    (lambda d: d["messages"][0].pop("text"), r"messages\[0\]\.text: is missing"),
+    (lambda d: d["messages"][0].update(in_context="yes"), r"messages\[0\]\.in_context: must be true or false"),
+    (lambda d: d["messages"][0].update(created_at="yesterday"), r"messages\[0\]\.created_at: 'yesterday' is not"),
+    (lambda d: d["messages"][0].update(tool_call_id="x"), r"messages\[0\]\.tool_call_id: only tool messages"),
+    (lambda d: _set_function(d, name=5), r"messages\[\d+\]\.tool_calls\[0\]\.function\.name: must be a string"),
+    (lambda d: _set_function(d, arguments={"a": 1}),
+     r"messages\[\d+\]\.tool_calls\[0\]\.function\.arguments: must be a string"),
+    (lambda d: _call(d).pop("function"), r"messages\[\d+\]\.tool_calls\[0\]\.function: is missing"),
+    (lambda d: _set_call(d, type="code"), r"messages\[\d+\]\.tool_calls\[0\]\.type: must be \"function\""),
+    (lambda d: _set_call(d, id=None), r"messages\[\d+\]\.tool_calls\[0\]\.id: must be a string"),
+    (lambda d: d["messages"][_first(d, lambda m: m["tool_calls"])].update(tool_calls="call it"),
+     r"messages\[\d+\]\.tool_calls: must be a list"),
+    (lambda d: d["messages"][_first(d, lambda m: m["tool_calls"])].update(tool_calls=[]),
+     r"messages\[\d+\]\.tool_calls: must be null or a non-empty list"),
+    (lambda d: _tool_row(d).update(tool_call_id="call_nowhere"),
+     r"messages\[\d+\]\.tool_call_id: 'call_nowhere' answers no earlier tool call"),
+    (lambda d: _tool_row(d).update(tool_call_id=None), r"messages\[\d+\]\.tool_call_id: must be a string"),
+    (lambda d: d["agent"]["llm_config"].update(evil=1), r"agent\.llm_config: unknown field\(s\) 'evil'"),
+    (lambda d: d["agent"]["llm_config"].update(endpoint_type="pigeon"), r"agent\.llm_config\.endpoint_type: must be one"),
+    (lambda d: d["agent"]["llm_config"].update(context_window="big"),
+     r"agent\.llm_config\.context_window: must be int or null"),
+    (lambda d: d["agent"]["llm_config"].update(model=None), r"agent\.llm_config\.model: must be str"),
+    (lambda d: d["agent"]["embedding_config"].update(dim=3), r"agent\.embedding_config\.dim: is 3 but"),
+    (lambda d: d["agent"].update(embedding_dim=True), r"agent\.embedding_dim: must be an integer"),
+    (lambda d: d["agent"].update(embedding_dim=-1), r"agent\.embedding_dim: must be between"),
+    (lambda d: d["agent"].update(name="x" * 500), r"agent\.name: is longer than 64"),
+    (lambda d: d["agent"].update(functions=["send_message", 3]), r"agent\.functions\[1\]: must be a string"),
+    (lambda d: d["agent"].update(memory_warning="no"), r"agent\.memory_warning: must be true or false"),
+    (lambda d: d["blocks"][0].update(label="bad label!"), r"blocks\[0\]\.label: 'bad label!' is not an allowed"),
+    (lambda d: d["blocks"][0].update(limit=0), r"blocks\[0\]\.limit: must be between 1"),
+    (lambda d: d["blocks"][0].update(value="x" * (d["blocks"][0]["limit"] + 1)), r"blocks\[0\]\.value: holds"),
+    (lambda d: d["blocks"][0]["history"][0].update(actor="hacker"), r"blocks\[0\]\.history\[0\]\.actor: must be"),
+    (lambda d: d["passages"][0].update(embedding="AAAA"), r"passages\[0\]\.embedding: is not 64 float32"),
+    (lambda d: d["passages"][0].update(embedding=base64.b64encode(np.full(64, np.nan, "<f4").tobytes()).decode()),
+     r"passages\[0\]\.embedding: holds values that are not finite"),
+    (lambda d: _usage(d, prompt_tokens=-5), r"usage\[\d+\]\.prompt_tokens: must be between 0"),
+    (lambda d: d.update(sources=[1]), r"sources\[0\]: must be a string"),
+    (lambda d: d.update(extra=1), r"\(top level\): unknown field\(s\) 'extra'"),
+]
+
+
+@pytest.mark.parametrize("mutate, message", BAD_FILES)
 def test_bad_files_are_refused_and_write_nothing(rich, store, tmp_path, mutate, message):
     path = tmp_path / "ada.json"
     export_agent(store, rich.row.id, path)
     data = json.loads(path.read_text())
     mutate(data)
     path.write_text(json.dumps(data))
-    before = (_agents(store), store.db.execute("SELECT count(*) FROM messages").fetchone()[0])
+    before = _everything(store)
     with pytest.raises(TransferError, match=message):
         import_agent(store, path)
-    assert (_agents(store), store.db.execute("SELECT count(*) FROM messages").fetchone()[0]) == before
+    assert _everything(store) == before
+
+
+def _everything(store):
+    return (_agents(store),) + tuple(
+        store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        for table in ("messages", "memory_blocks", "memory_edits", "passages", "llm_calls"))
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe{\x00}\x00", "not UTF-8"),
+    (b"[" * 100_000 + b"]" * 100_000, "not valid JSON"),
+    (b'{"format": "memgpt-agent", "version": NaN}', "not valid JSON: NaN is not a JSON number"),
+    (b"[]", "not a valid agent export"),
+])
+def test_unreadable_files_are_refused(store, tmp_path, content, message):
+    path = tmp_path / "x.json"
+    path.write_bytes(content)
+    with pytest.raises(TransferError, match=message):
+        import_agent(store, path)
+    assert _agents(store) == []
+
+
+def test_huge_files_are_refused_before_parsing(rich, store, tmp_path, monkeypatch):
+    path = tmp_path / "ada.json"
+    export_agent(store, rich.row.id, path)
+    monkeypatch.setattr(transfer, "MAX_FILE_BYTES", path.stat().st_size - 1)
+    with pytest.raises(TransferError, match="is larger than"):
+        import_agent(store, path)
+    monkeypatch.setattr(transfer, "MAX_FILE_BYTES", path.stat().st_size)
+    assert import_agent(store, path).agent.name == "ada (2)"
 
 
 def test_corrupt_and_missing_files(store, tmp_path):

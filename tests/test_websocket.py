@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import json
-import socket
 import threading
-import time
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from engine.runtime import Runtime
+from tests.support.servers import free_port, serve_app
 from webapp.websocket import WebSocketInterface, add_route, event_frame
 from engine.events import AssistantMessage, Thought, ToolCall, Usage
 
@@ -42,16 +41,16 @@ class MockClient:
 def test_interface_fans_out_to_registered_clients():
     interface = WebSocketInterface()
     a1, a2, b, broken = MockClient(), MockClient(), MockClient(), MockClient(fail=True)
-    interface.register("Ada", a1)
-    interface.register("ada", a2)
-    interface.register("Bob", b)
-    interface.register("Ada", broken)
-    asyncio.run(interface.broadcast("Ada", {"type": "agent_response_start"}))
+    interface.register(1, a1)
+    interface.register(1, a2)
+    interface.register(2, b)
+    interface.register(1, broken)
+    asyncio.run(interface.broadcast(1, {"type": "agent_response_start"}))
     assert a1.frames == a2.frames == [{"type": "agent_response_start"}]
     assert b.frames == []
-    assert broken not in interface.clients("Ada")  # unregistered, the others untouched
+    assert broken not in interface.clients(1)  # unregistered, the others untouched
     interface.unregister(a1)
-    asyncio.run(interface.broadcast("Ada", {"type": "agent_response_end"}))
+    asyncio.run(interface.broadcast(1, {"type": "agent_response_end"}))
     assert len(a1.frames) == 1 and len(a2.frames) == 2
 
 
@@ -61,12 +60,6 @@ def test_event_frames():
     assert event_frame(ToolCall("core_memory_append", {"label": "human", "request_heartbeat": True}, "c"))[
         "message"] == 'Running core_memory_append({"label": "human"})'
     assert event_frame(Usage(1, 1, "m", 1, 1)) is None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -81,21 +74,10 @@ def ws_server(settings, store, library, registry, fake_openai):
         settings.embedding.endpoint = fake_openai.base_url
         app = FastAPI()
         add_route(app, Runtime(settings, store, library, registry), credentials)
-        port = _free_port()
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        servers.append((server, thread))
-        return f"ws://127.0.0.1:{port}/ws"
+        return f"ws://127.0.0.1:{servers.enter_context(serve_app(app))}/ws"
 
-    servers: list = []
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=5)
+    with contextlib.ExitStack() as servers:
+        yield start
 
 
 def exchange(ws, frame) -> list[dict]:
@@ -227,7 +209,7 @@ def test_mounted_on_the_web_app_server(runtime, settings, fake_openai, monkeypat
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     demo = build_demo(runtime)
     demo.queue()
-    port = _free_port()
+    port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         mount_websocket(demo, runtime, None)
@@ -236,3 +218,18 @@ def test_mounted_on_the_web_app_server(runtime, settings, fake_openai, monkeypat
             assert json.loads(ws.recv(timeout=10))["type"] == "server_error"
     finally:
         demo.close()
+
+
+def test_basic_auth_guessing_is_throttled_like_the_web_login(ws_server):
+    """The socket is no side door: after a few wrong passwords, even the right one waits."""
+    url = ws_server(credentials=("kim", "s3cret"))
+
+    def attempt(password: str) -> int:
+        token = base64.b64encode(f"kim:{password}".encode()).decode()
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, additional_headers={"Authorization": f"Basic {token}"}).close()
+        return refused.value.response.status_code
+
+    codes = [attempt(f"guess{i}") for i in range(7)]
+    assert codes[:5] == [401] * 5 and codes[-1] == 429, codes
+    assert attempt("s3cret") == 429  # closed for now, whatever the password

@@ -6,11 +6,14 @@ import gradio as gr
 
 from engine.runtime import Runtime
 from webapp import archival_tab, chat_tab, config_tab, context_tab, memory_tab
+from webapp.exposure import Exposure
 
 TITLE = "MemGPT"
 
 
-def build_demo(runtime: Runtime) -> gr.Blocks:
+def build_demo(runtime: Runtime, exposure: Exposure | None = None) -> gr.Blocks:
+    """The app. `exposure` says what the page may reach on this machine (default: loopback, no folders)."""
+    exposure = exposure or Exposure(home=runtime.settings.home)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nAn agent with self-editing memory, on your own machine.")
         agent_id = gr.State(None)  # this browser tab's agent; each request loads it from the store
@@ -20,7 +23,7 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
             with gr.Tab("Memory"):
                 memory = memory_tab.build(runtime, agent_id)
             with gr.Tab("Archival"):
-                archival = archival_tab.build(runtime)
+                archival = archival_tab.build(runtime, exposure)
             with gr.Tab("Context"):
                 context = context_tab.build(runtime)
             with gr.Tab("Config"):
@@ -34,11 +37,23 @@ def build_demo(runtime: Runtime) -> gr.Blocks:
 
         chat_tab.wire(runtime, chat, agent_id, after_agent_event)
         memory_tab.wire(runtime, memory, agent_id)
-        archival_tab.wire(runtime, archival, agent_id)
+        archival_tab.wire(runtime, archival, agent_id, exposure)
         context_tab.wire(runtime, context, agent_id)
         config_tab.wire(runtime, config)
         demo.load(lambda: config_tab.current_values(runtime), None, config_tab.value_components(config))
         demo.load(lambda: chat_tab.current_defaults(runtime), None, chat_tab.default_components(chat))
         # A saved config changes the defaults the Chat tab offers for new agents.
         config.save.click(lambda: chat_tab.current_defaults(runtime), None, chat_tab.default_components(chat))
+    make_private(demo)
     return demo
+
+
+def make_private(demo: gr.Blocks) -> None:
+    """No event is a documented API: the page is the only client, and the WebSocket API is the API.
+
+    "private" keeps them out of /gradio_api/info, the API page, MCP and the
+    gradio_client libraries. The page itself still calls them by index, so this
+    is not a security boundary: every handler checks its own input.
+    """
+    for fn in demo.fns.values():
+        fn.api_visibility = "private"

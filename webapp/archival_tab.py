@@ -6,12 +6,14 @@ import dataclasses
 
 import gradio as gr
 
+from engine.agents import set_source_attached
 from engine.errors import MemGPTError
 from engine.memory import ArchivalMemory
 from engine.runtime import Runtime
 from engine.store import passages as passages_store
 from engine.store import sources as sources_store
 from webapp.common import load_agent, need_agent
+from webapp.exposure import Exposure, Refused
 
 RESULT_COLUMNS = ["rank", "score", "id", "source", "text"]
 SOURCE_COLUMNS = ["source", "passages", "embedder", "attached"]
@@ -39,7 +41,7 @@ class ArchivalTab:
     status: gr.Markdown
 
 
-def build(runtime: Runtime) -> ArchivalTab:
+def build(runtime: Runtime, exposure: Exposure) -> ArchivalTab:
     with gr.Row():
         query = gr.Textbox(label="Search archival memory", placeholder="words or a question", scale=4)
         search = gr.Button("Search", variant="primary", scale=1)
@@ -54,7 +56,11 @@ def build(runtime: Runtime) -> ArchivalTab:
     with gr.Row():
         files = gr.File(label="Files (txt, md, pdf, csv, json, html)", file_count="multiple", file_types=UPLOAD_TYPES)
         with gr.Column():
-            directory = gr.Textbox(label="…or a directory on this machine")
+            # Not rendered at all unless the operator opened a folder to the page (see webapp/exposure.py).
+            directory = gr.Textbox(label="…or a folder on this machine", visible=exposure.folders_offered,
+                                   placeholder=str(exposure.import_roots[0]) if exposure.import_roots else "")
+            if exposure.folder_note():
+                gr.Markdown(exposure.folder_note())
             source_name = gr.Textbox(label="Data source name", placeholder="e.g. manuals")
             load = gr.Button("Load into the source", variant="primary")
     load_report = gr.Markdown()
@@ -89,7 +95,7 @@ def source_rows(runtime: Runtime, current: int | None):
     return rows, gr.Dropdown(choices=[r[0] for r in rows])
 
 
-def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State) -> None:
+def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) -> None:
     def on_search(query, current):
         archival = _archival(runtime, current)
         try:
@@ -110,7 +116,9 @@ def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State) -> None:
         if not text or not text.strip():
             raise gr.Error("Write the passage first.")
         try:
-            ids = _archival(runtime, current).insert(text)
+            archival = _archival(runtime, current)
+            with runtime.store.hold_agent(archival.agent_id):
+                ids = archival.insert(text)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         return "", f"Inserted as passage{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}."
@@ -121,7 +129,8 @@ def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State) -> None:
         if not passage_id:
             raise gr.Error("Give the id of the passage to delete.")
         try:
-            passages_store.delete(runtime.store, int(passage_id), agent_id=need_agent(current))
+            with runtime.store.hold_agent(need_agent(current)):
+                passages_store.delete(runtime.store, int(passage_id), agent_id=need_agent(current))
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         return f"Deleted passage {int(passage_id)}."
@@ -131,17 +140,23 @@ def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State) -> None:
     def on_load(files, directory, name, current, progress=gr.Progress()):
         from webapp.loading import load_into_source
 
+        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
+        if not paths and not (directory or "").strip():
+            raise gr.Error("Choose files to upload." if not exposure.folders_offered
+                           else "Choose files or give a folder.")
+        try:
+            # Checked first, whatever the page showed: the handler is reachable without the page.
+            uploads = [exposure.check_upload(p) for p in paths]
+            folder = exposure.check_folder(directory) if (directory or "").strip() else None
+        except Refused as e:
+            raise gr.Error(str(e)) from e
+        if not (name or "").strip():
+            raise gr.Error("Name the data source.")
         agent = load_agent(runtime, current)
         if agent.embedder is None:
             raise gr.Error("This agent's embedder is not available, so nothing can be embedded.")
-        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
-        if not paths and not (directory or "").strip():
-            raise gr.Error("Choose files or give a directory.")
-        if not (name or "").strip():
-            raise gr.Error("Name the data source.")
         try:
-            report = load_into_source(runtime, name.strip(), paths, (directory or "").strip() or None,
-                                      agent.embedder, progress)
+            report = load_into_source(runtime, name.strip(), uploads, folder, agent.embedder, progress)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         rows, pick = source_rows(runtime, current)
@@ -155,11 +170,7 @@ def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State) -> None:
             if not name:
                 raise gr.Error("Pick a source.")
             try:
-                source = sources_store.get_by_name(runtime.store, name)
-                if attach:
-                    sources_store.attach(runtime.store, need_agent(current), source.id)
-                else:
-                    sources_store.detach(runtime.store, need_agent(current), source.id)
+                set_source_attached(runtime.store, need_agent(current), name, attach)
             except MemGPTError as e:
                 raise gr.Error(str(e)) from e
             rows, _ = source_rows(runtime, current)

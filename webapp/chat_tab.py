@@ -197,6 +197,11 @@ def wire(runtime: Runtime, tab: ChatTab, agent_id: gr.State, agent_changed) -> N
         if not text or not text.strip():
             yield history, "Type a message first.", text
             return
+        if runtime.store.agent_lock(agent.row.id).locked():
+            # Waiting here would hold one of the server's few workers for a whole turn;
+            # enough such waits and every other agent stalls. The text stays in the box.
+            yield history, "This agent is answering another message (another tab?); send again once it has.", text
+            return
         cleared = False
         for chat, note in stream(agent.step(text), history or [], current):
             # Clear the box once; later updates leave it alone so the next message can be typed.

@@ -12,8 +12,8 @@ from engine.errors import MemGPTError
 from engine.runtime import Runtime
 from webapp.chat_tab import EMBEDDERS, PROVIDERS
 
-KEY_FOR = {"openai": "OPENAI_API_KEY", "azure": "AZURE_OPENAI_API_KEY",
-           "openai-compatible": "OPENAI_COMPATIBLE_API_KEY", "completions": "OPENAI_COMPATIBLE_API_KEY"}
+KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}
+TEST_DEADLINE = 20.0  # seconds for the whole test; a completions server's own timeout is minutes
 
 
 @dataclasses.dataclass
@@ -91,6 +91,37 @@ def _llm(provider, model, endpoint, window, wrapper, grammar=False) -> LLMConfig
                      context_window=int(window) if window else None, wrapper=wrapper or None, grammar=bool(grammar))
 
 
+def _key_url(kind: str, endpoint: str | None) -> str | None:
+    """The URL a key typed for this endpoint would be sent to (blank OpenAI means its default)."""
+    from engine.llm.client import openai_base_url
+
+    endpoint = (endpoint or "").strip() or None
+    return openai_base_url(endpoint) if kind == "openai" else endpoint
+
+
+def _save_key(home, name: str, key: str, urls: list[str | None]) -> str:
+    """Save a typed key bound to `urls`; the note to show with the result."""
+    try:
+        active = secrets.save(home, name, key, urls)
+    except ValueError as e:
+        raise gr.Error(str(e)) from e
+    if not active:
+        return f" `{name}` was saved, but the one set in the server's environment stays in effect."
+    return f" `{name}` saved for {', '.join(u for u in urls if u)}."
+
+
+def _complete_once(llm):
+    from engine.llm.retry import RetryPolicy, call_with_retries
+
+    calls = call_with_retries(lambda: llm.complete([{"role": "user", "content": "Reply with the word: ready"}], []),
+                              RetryPolicy(max_attempts=1, max_elapsed=TEST_DEADLINE))
+    try:
+        while True:
+            next(calls)
+    except StopIteration as done:
+        return done.value
+
+
 def current_values(runtime: Runtime) -> list:
     """The saved settings, for each page load (values baked in at build time would go stale)."""
     s = runtime.settings
@@ -106,42 +137,59 @@ def value_components(tab: ConfigTab) -> list:
             tab.embedder, tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
 
 
+def save_config(runtime: Runtime, provider, model, endpoint, window, wrapper, grammar, key, embedder, embed_model,
+                embed_dim, embed_endpoint, preset, persona, human):
+    """The Save button: settings to config.yaml, a typed key to secrets.yaml bound to the URLs typed with it."""
+    s = runtime.settings
+    if not (model or "").strip():
+        raise gr.Error("Give a model name.")
+    if not embed_dim or int(embed_dim) <= 0:
+        raise gr.Error("The embedding dimension must be a positive number.")
+    s.llm = _llm(provider, model, endpoint, window, wrapper, grammar)
+    s.embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=int(embed_dim),
+                                  endpoint=(embed_endpoint or "").strip() or None)
+    s.default_preset, s.default_persona, s.default_human = preset, persona, human
+    save_settings(s)
+    note = ""
+    if key and key.strip() and provider in KEY_FOR:
+        urls = [_key_url(provider, s.llm.endpoint)]
+        if KEY_FOR.get(embedder) == KEY_FOR[provider]:  # the embedder reads the same key: it was typed for both
+            urls.append(_key_url(embedder, s.embedding.endpoint))
+        note = _save_key(s.home, KEY_FOR[provider], key.strip(), urls)
+    return "", key_status(), "Settings saved." + note
+
+
+def test_connection(runtime: Runtime, provider, model, endpoint, window, wrapper, grammar, key, *rest):
+    """The Test button: one short call to the typed endpoint, with the typed key if any."""
+    from engine.llm.providers import make_provider
+
+    typed = (key or "").strip() or None
+    config = _llm(provider, model, endpoint, window, wrapper, grammar)
+    try:
+        # A typed key goes to the typed URL only, and is saved only once it has worked there.
+        llm = make_provider(config, timeout=15, api_key=typed)
+        reply = _complete_once(llm)
+    except MemGPTError as e:
+        return "", key_status(), f"❌ **Connection failed:** {e}"
+    except Exception as e:  # anything else is still a failed test, reported exactly
+        return "", key_status(), f"❌ **Connection failed:** {type(e).__name__}: {e}"
+    note = ""
+    if typed and provider in KEY_FOR:
+        note = _save_key(runtime.settings.home, KEY_FOR[provider], typed, [_key_url(provider, config.endpoint)])
+    text = (reply.content or "").strip()[:200]
+    return "", key_status(), f"✅ **Connected** to {reply.model or llm.model}. It said: {text or '(nothing)'}" + note
+
+
 def wire(runtime: Runtime, tab: ConfigTab) -> None:
     inputs = [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.grammar, tab.api_key,
               tab.embedder,
               tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
 
-    def on_save(provider, model, endpoint, window, wrapper, grammar, key, embedder, embed_model, embed_dim, embed_endpoint,
-                preset, persona, human):
-        s = runtime.settings
-        if not (model or "").strip():
-            raise gr.Error("Give a model name.")
-        if not embed_dim or int(embed_dim) <= 0:
-            raise gr.Error("The embedding dimension must be a positive number.")
-        s.llm = _llm(provider, model, endpoint, window, wrapper, grammar)
-        s.embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=int(embed_dim),
-                                      endpoint=(embed_endpoint or "").strip() or None)
-        s.default_preset, s.default_persona, s.default_human = preset, persona, human
-        save_settings(s)
-        if key and key.strip() and provider in KEY_FOR:
-            secrets.save(s.home, KEY_FOR[provider], key.strip())
-        return "", key_status(), "Settings saved."
+    def on_save(*values):
+        return save_config(runtime, *values)
+
+    def on_test(*values):
+        return test_connection(runtime, *values)
 
     tab.save.click(on_save, inputs, [tab.api_key, tab.key_state, tab.result])
-
-    def on_test(provider, model, endpoint, window, wrapper, grammar, key, *rest):
-        from engine.llm.providers import make_provider
-
-        if key and key.strip() and provider in KEY_FOR:
-            secrets.save(runtime.settings.home, KEY_FOR[provider], key.strip())
-        try:
-            llm = make_provider(_llm(provider, model, endpoint, window, wrapper, grammar), timeout=15)
-            reply = llm.complete([{"role": "user", "content": "Reply with the word: ready"}], [])
-        except MemGPTError as e:
-            return "", key_status(), f"❌ **Connection failed:** {e}"
-        except Exception as e:  # anything else is still a failed test, reported exactly
-            return "", key_status(), f"❌ **Connection failed:** {type(e).__name__}: {e}"
-        text = (reply.content or "").strip()[:200]
-        return "", key_status(), f"✅ **Connected** to {reply.model or llm.model}. It said: {text or '(nothing)'}"
-
     tab.test.click(on_test, inputs, [tab.api_key, tab.key_state, tab.result])

@@ -8,13 +8,17 @@ from engine.loaders import ingest, read_directory, read_file
 from engine.runtime import Runtime
 
 
-def load_into_source(runtime: Runtime, name: str, paths: list[str], directory: str | None, embedder, progress) -> str:
-    """Read, chunk, embed and store; returns a Markdown report of what loaded and what was skipped."""
+def load_into_source(runtime: Runtime, name: str, paths: list[Path], directory: Path | None, embedder,
+                     progress) -> str:
+    """Read, chunk, embed and store; returns a Markdown report of what loaded and what was skipped.
+
+    `paths` and `directory` were checked by the caller (webapp/exposure.py).
+    """
     items = []
     for path in paths:
         items.extend(read_file(Path(path), name=Path(path).name))
     if directory:
-        items.extend(read_directory(Path(directory).expanduser(), recursive=True))
+        items.extend(read_directory(directory, recursive=True))
 
     def on_progress(done, total, message):
         progress((done, total) if total else None, desc=message)

@@ -67,8 +67,9 @@ def build(runtime: Runtime, agent_id: gr.State) -> MemoryTab:
 
                 def on_save(text, current, label=block.label, limit=block.limit):
                     try:
-                        saved = CoreMemory(runtime.store, need_agent(current)).set(label, text, actor="user",
-                                                                                  cause="edited in the UI")
+                        with runtime.store.hold_agent(need_agent(current)):
+                            saved = CoreMemory(runtime.store, current).set(label, text, actor="user",
+                                                                           cause="edited in the UI")
                     except MemGPTError as e:
                         # A warning, not gr.Error: an error would blank the history beside it.
                         gr.Warning(str(e))
@@ -134,7 +135,8 @@ def wire(runtime: Runtime, tab: MemoryTab, agent_id: gr.State) -> None:
         if not edit_number:
             raise gr.Error("Pick an edit to revert (click its row or type its number).")
         try:
-            block = CoreMemory(runtime.store, need_agent(current)).revert(int(edit_number), actor="user")
+            with runtime.store.hold_agent(need_agent(current)):
+                block = CoreMemory(runtime.store, current).revert(int(edit_number), actor="user")
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         gr.Info(f"Reverted edit #{int(edit_number)} on {block.label}.")
@@ -152,8 +154,8 @@ def wire(runtime: Runtime, tab: MemoryTab, agent_id: gr.State) -> None:
             raise gr.Error("Pick a template.")
         try:
             text = runtime.library.text(kind, name)
-            CoreMemory(runtime.store, need_agent(current)).set(label.strip(), text, actor="user",
-                                                              cause=f"template {name!r}")
+            with runtime.store.hold_agent(need_agent(current)):
+                CoreMemory(runtime.store, current).set(label.strip(), text, actor="user", cause=f"template {name!r}")
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         gr.Info(f"Applied {name} to {label}.")

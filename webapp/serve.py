@@ -13,6 +13,7 @@ import os
 import socket
 
 from engine.errors import ConfigError
+from webapp.login import LoginGuard
 
 SHARE_HOST = ("api.gradio.app", 443)
 
@@ -63,14 +64,16 @@ def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None
             "Run without --share, or bind to your network with --host 0.0.0.0 and --auth."
         )
     demo.queue(default_concurrency_limit=8)
-    demo.launch(server_name=host, server_port=port, share=share, auth=credentials, show_error=True,
-                prevent_thread_lock=True)
-    mount_websocket(demo, runtime, credentials)
+    guard = LoginGuard(*credentials) if credentials else None  # one count of failures for the page and the socket
+    # blocked_paths: Gradio's /file= route must never serve the data home, whatever else it allows.
+    demo.launch(server_name=host, server_port=port, share=share, auth=guard.check if guard else None,
+                show_error=True, prevent_thread_lock=True, blocked_paths=[str(runtime.settings.home)])
+    mount_websocket(demo, runtime, credentials, guard)
     print(f"WebSocket API on ws://{host}:{port}/ws")
     demo.block_thread()
 
 
-def mount_websocket(demo, runtime, credentials):
+def mount_websocket(demo, runtime, credentials, guard=None):
     """The WebSocket API on the web app's own server; a web login (cookie) or Basic auth admits it."""
     from webapp.websocket import add_route
 
@@ -79,4 +82,4 @@ def mount_websocket(demo, runtime, credentials):
     def cookie_check(cookies) -> bool:
         return any(app.tokens.get(value) for key, value in cookies.items() if key.startswith("access-token"))
 
-    return add_route(app, runtime, credentials, cookie_check)
+    return add_route(app, runtime, credentials, cookie_check, guard=guard)

@@ -3,7 +3,8 @@
 Functions are sent as `tools`; the reply's tool calls come back as
 `FunctionCall`s with the raw argument text. Errors are sorted into retryable
 (rate limits, timeouts, connection errors, 5xx), context-length (summarize
-first) and the rest (shown to the user as they are).
+first) and the rest (shown to the user as they are). Replies that are not
+JSON arrive already explained by the client (`NotJSONReply`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import openai
 
 from engine.llm.base import Completion, ContextWindowExceeded, FunctionCall, LLMError
+from engine.llm.client import NO_KEY, NotJSONReply
 
 _CONTEXT_PATTERNS = re.compile(
     r"context[_ ]length|maximum context|context window|too many tokens|prompt is too long|exceeds the context",
@@ -29,8 +31,11 @@ def _retry_after(error: openai.APIStatusError) -> float | None:
         return None
 
 
-def classify(error: Exception) -> LLMError:
-    """Our error for an `openai` exception."""
+def classify(error: Exception, client: openai.OpenAI | None = None) -> LLMError:
+    """Our error for an `openai` exception; `client` lets a refused placeholder key be explained."""
+    if isinstance(error, NotJSONReply):
+        # A wrong URL answers 200 every time; a proxy's 5xx page may pass.
+        return LLMError(str(error), retryable=error.status >= 500 or error.status == 429)
     if isinstance(error, openai.APITimeoutError):
         return LLMError(f"The model did not answer in time ({error}).", retryable=True)
     if isinstance(error, openai.APIConnectionError):
@@ -45,6 +50,12 @@ def classify(error: Exception) -> LLMError:
             return LLMError(f"Rate limited by the provider: {text}", retryable=True, retry_after=_retry_after(error))
         if error.status_code >= 500:
             return LLMError(f"The model server failed ({error.status_code}): {text}", retryable=True)
+        if error.status_code in (401, 403) and client is not None and client.api_key == NO_KEY:
+            return LLMError(
+                f"The server at {client.base_url} wants an API key ({error.status_code}), and no key is bound to "
+                "that URL: stored keys go only to the endpoints they were configured for. Save a key together "
+                "with this URL in the Config tab, or set the environment variable that binds it."
+            )
         if error.status_code in (401, 403):
             return LLMError(f"The provider refused the API key ({error.status_code}). Check your key.")
         return LLMError(f"The provider refused the request ({error.status_code}): {text}")
@@ -68,7 +79,10 @@ class OpenAIProvider:
         try:
             response = self._client.chat.completions.create(**kwargs)
         except Exception as e:
-            raise classify(e) from e
+            raise classify(e, self._client) from e
+        if not hasattr(response, "choices"):  # the client hands back raw text when it could not parse the reply
+            raise LLMError(f"The server at {self._client.base_url} did not answer with a chat completion: "
+                           f"{str(response)[:200]!r}; check the base URL.")
         if not response.choices:
             raise LLMError("The model returned no choices.", retryable=True)
         message = response.choices[0].message

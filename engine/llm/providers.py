@@ -8,13 +8,17 @@ from engine.llm.client import make_client
 from engine.llm.models import context_window
 
 
-def make_provider(config: LLMConfig, *, timeout: float = 60.0):
-    """The provider for `config`; a clear ConfigError when it cannot be built."""
+def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | None = None):
+    """The provider for `config`; a clear ConfigError when it cannot be built.
+
+    `api_key` is one the caller brought for `config.endpoint` itself (the Config
+    tab's test); otherwise only a key bound to that endpoint is sent.
+    """
     window = context_window(config.model, config.context_window)
     if config.endpoint_type in ("openai", "azure", "openai-compatible"):
         from engine.llm.openai_provider import OpenAIProvider
 
-        client = make_client(config.endpoint_type, config.endpoint, timeout=timeout)
+        client = make_client(config.endpoint_type, config.endpoint, api_key=api_key, timeout=timeout)
         return OpenAIProvider(client, config.model, window)
     if config.endpoint_type == "local":
         from engine.llm.local import LocalProvider
@@ -25,7 +29,7 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0):
         from engine.llm.completions_provider import CompletionsProvider
 
         # CPU servers can take a minute on a first long prompt; the default timeout would cut them off.
-        client = make_client("completions", config.endpoint, timeout=max(timeout, 300.0))
+        client = make_client("completions", config.endpoint, api_key=api_key, timeout=max(timeout, 300.0))
         return CompletionsProvider(client, config.model, window, wrapper=config.wrapper or "chatml",
                                    grammar=config.grammar)
     raise ConfigError(f"Unknown endpoint type {config.endpoint_type!r}.")

@@ -305,14 +305,16 @@ def ingest(
 
     def write(batch: list[_Chunk], vectors) -> None:
         nonlocal done
-        passages_store.insert_many(
+        # The store skips chunks another load stored meanwhile (a UNIQUE constraint), so count what it added.
+        added = passages_store.insert_many(
             store,
             [(c.text, v, c.metadata) for c, v in zip(batch, vectors)],
             embedding_model=embedder.name,
             embedding_dim=embedder.dimension,
             source_id=source.id,
         )
-        report.chunks_added += len(batch)
+        report.chunks_added += len(added)
+        report.chunks_skipped_as_duplicates += len(batch) - len(added)
         done += len(batch)
         notify(done, total, f"stored {done} of {total} chunks")
 

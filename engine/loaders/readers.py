@@ -28,6 +28,7 @@ from typing import Any, Union
 from urllib.parse import urlsplit
 
 from engine.errors import MemGPTError
+from engine.store import live
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_TIMEOUT = 20.0
@@ -336,6 +337,10 @@ def read_file(path: str | Path, *, name: str | None = None, max_bytes: int = DEF
     """Documents from one file; `name` overrides the recorded source (an upload's original name)."""
     path = Path(path)
     name = name or str(path.resolve())
+    refused = live.refusal(path)  # before anything opens the file: see engine/store/live.py
+    if refused:
+        yield Skipped(name, f"not read: {refused}")
+        return
     if not path.exists():
         yield Skipped(name, "not found")
         return
@@ -379,6 +384,9 @@ def list_directory(
 ) -> list[Path]:
     """The files a directory load reads, sorted; hidden entries and symlinked folders left out."""
     root = Path(path)
+    refused = live.refusal(root)
+    if refused:
+        raise LoaderError(f"{path} is not read: {refused}.")
     if not root.is_dir():
         raise LoaderError(f"{path} is not a directory.")
     wanted = _normalize_extensions(extensions)
@@ -392,7 +400,8 @@ def list_directory(
         return sorted(p for p in root.iterdir() if p.is_file() and keep(p.name))
     found = []
     for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if include_hidden or not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if (include_hidden or not d.startswith("."))
+                         and not live.inside_protected(Path(folder) / d))
         found.extend(Path(folder) / f for f in sorted(files) if keep(f))
     return found
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.errors import EmbeddingMismatch
 from engine.loaders.readers import Document, Item, LoaderError, Skipped
+from engine.store import live
 
 FETCH_ROWS = 500
 
@@ -46,6 +47,9 @@ def open_database(*, sqlite: str | Path | None = None, dsn: str | None = None) -
         raise LoaderError("Give exactly one database: a SQLite file or a postgresql:// DSN.")
     if sqlite is not None:
         path = Path(sqlite)
+        refused = live.refusal(path)  # opening the app's own database would drop its locks
+        if refused:
+            raise LoaderError(f"{sqlite} is not read: {refused}.")
         if not path.is_file():
             raise LoaderError(f"No SQLite database at {sqlite}.")
         path = path.resolve()

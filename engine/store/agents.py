@@ -2,16 +2,29 @@
 
 Everything else an agent owns (blocks, edits, messages, passages, attachments)
 references `agents.id` with ON DELETE CASCADE, so deleting the row deletes it all.
+
+Names are shown as typed but compared by `name_key` (NFKC, then casefold, kept
+in a UNIQUE column): `Éva`/`éva` and `K` (Kelvin sign)/`k` are one name, and a
+lookup by any spelling finds the same agent.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import unicodedata
 from typing import Any
 
 from engine.errors import InvalidName, NotFound
-from engine.store.db import Store, now
+from engine.store.db import Store, now, sqlite3
+
+MAX_NAME = 64
+
+
+def name_key(name: str) -> str:
+    """The form two names are compared in: equal keys are the same agent."""
+    # NFKC again after casefold: folding can yield sequences NFKC would compose.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name.strip()).casefold())
 
 _COLUMNS = (
     "id, name, preset, system_prompt, functions, persona, human, llm_config, "
@@ -64,30 +77,48 @@ def insert(
     if exists(store, name):
         raise InvalidName(f"An agent named {name!r} already exists; pick another name.")
     stamp = now()
-    cursor = store.db.execute(
-        "INSERT INTO agents (name, preset, system_prompt, functions, persona, human, llm_config, "
-        "embedding_config, embedding_model, embedding_dim, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            name,
+    with _name_taken(name):
+        cursor = store.db.execute(
+            "INSERT INTO agents (name, name_key, preset, system_prompt, functions, persona, human, llm_config, "
+            "embedding_config, embedding_model, embedding_dim, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                name,
+                name_key(name),
             preset,
             system_prompt,
-            json.dumps(functions),
-            persona,
-            human,
-            json.dumps(llm_config),
-            json.dumps(embedding_config),
-            embedding_model,
-            embedding_dim,
-            stamp,
-            stamp,
-        ],
-    )
+                json.dumps(functions),
+                persona,
+                human,
+                json.dumps(llm_config),
+                json.dumps(embedding_config),
+                embedding_model,
+                embedding_dim,
+                stamp,
+                stamp,
+            ],
+        )
     return cursor.lastrowid
 
 
+class _name_taken:
+    """Turns a uniqueness failure on the name (another process won a race) into InvalidName."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None and issubclass(exc_type, sqlite3.IntegrityError) and "name" in str(exc):
+            raise InvalidName(f"An agent named {self.name!r} already exists; pick another name.") from exc
+        return False
+
+
 def exists(store: Store, name: str) -> bool:
-    return store.db.execute("SELECT 1 FROM agents WHERE name = ?", [name]).fetchone() is not None
+    """Whether an agent has this name, compared by `name_key`."""
+    return store.db.execute("SELECT 1 FROM agents WHERE name_key = ?", [name_key(name)]).fetchone() is not None
 
 
 def get(store: Store, agent_id: int) -> AgentRow:
@@ -98,7 +129,7 @@ def get(store: Store, agent_id: int) -> AgentRow:
 
 
 def get_by_name(store: Store, name: str) -> AgentRow:
-    row = store.db.execute(f"SELECT {_COLUMNS} FROM agents WHERE name = ?", [name]).fetchone()
+    row = store.db.execute(f"SELECT {_COLUMNS} FROM agents WHERE name_key = ?", [name_key(name)]).fetchone()
     if row is None:
         raise NotFound(f"No agent named {name!r}.")
     return _from_tuple(row)
@@ -115,9 +146,12 @@ def update(store: Store, agent_id: int, **fields: Any) -> None:
     for key in ("functions", "llm_config", "embedding_config"):
         if key in fields:
             fields[key] = json.dumps(fields[key])
+    if "name" in fields:
+        fields["name_key"] = name_key(fields["name"])
     fields["updated_at"] = now()
     sets = ", ".join(f"{k} = ?" for k in fields)
-    store.db.execute(f"UPDATE agents SET {sets} WHERE id = ?", [*fields.values(), agent_id])
+    with _name_taken(fields.get("name", "")):
+        store.db.execute(f"UPDATE agents SET {sets} WHERE id = ?", [*fields.values(), agent_id])
 
 
 def delete(store: Store, agent_id: int) -> None:

@@ -208,6 +208,52 @@ def m003_counts(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="m004_source_passage_dedup")
+def m004_source_passage_dedup(db: sqlite_utils.Database) -> None:
+    """A chunk is stored once per data source, enforced by the database.
+
+    Two loads into one source running at once each checked "not stored yet" and
+    then both inserted; only a constraint settles that race. Earlier duplicates
+    are removed first, keeping the oldest row (its delete triggers drop the
+    vector, FTS row and count with it).
+    """
+    db.executescript(
+        """
+        DELETE FROM passages WHERE source_id IS NOT NULL AND id NOT IN (
+            SELECT min(id) FROM passages WHERE source_id IS NOT NULL GROUP BY source_id, content_hash
+        );
+        DROP INDEX passages_source;
+        CREATE UNIQUE INDEX passages_source_hash ON passages(source_id, content_hash)
+            WHERE source_id IS NOT NULL;
+        """
+    )
+
+
+@migrations(name="m005_agent_name_key")
+def m005_agent_name_key(db: sqlite_utils.Database) -> None:
+    """Agent names are unique by `name_key` (NFKC + casefold), not by ASCII NOCASE.
+
+    `Éva` and `éva`, or `K` (Kelvin sign) and `k`, were two agents under NOCASE
+    while everything keyed by a lowered name mixed them. Existing names that now
+    clash keep the oldest as is; later ones get `-2`, `-3`... appended.
+    """
+    from engine.store.agents import MAX_NAME, name_key
+
+    db.execute("ALTER TABLE agents ADD COLUMN name_key TEXT")
+    rows = db.execute("SELECT id, name FROM agents ORDER BY id").fetchall()
+    original = {name_key(name) for _, name in rows}
+    taken: set[str] = set()
+    for agent_id, name in rows:
+        candidate, n = name, 1
+        while name_key(candidate) in taken or (n > 1 and name_key(candidate) in original):
+            n += 1
+            suffix = f"-{n}"
+            candidate = name[: MAX_NAME - len(suffix)] + suffix
+        taken.add(name_key(candidate))
+        db.execute("UPDATE agents SET name = ?, name_key = ? WHERE id = ?", [candidate, name_key(candidate), agent_id])
+    db.execute("CREATE UNIQUE INDEX agents_name_key ON agents(name_key)")
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names of those applied now."""
     pending = [m.name for m in migrations.pending(db)]

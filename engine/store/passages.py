@@ -112,7 +112,12 @@ def insert_many(
     agent_id: int | None = None,
     source_id: int | None = None,
 ) -> list[int]:
-    """Store (text, vector, metadata) items for one owner in one transaction; return ids."""
+    """Store (text, vector, metadata) items for one owner in one transaction; return the new ids.
+
+    A data source holds each text once (a UNIQUE index on source and content
+    hash): an item whose text the source already has is skipped, so its id is
+    not in the result. An agent's own archival memory may repeat a text.
+    """
     if (agent_id is None) == (source_id is None):
         raise ValueError("a passage belongs to exactly one agent or one source")
     _check_owner_embedding(store, embedding_model, embedding_dim, agent_id=agent_id, source_id=source_id)
@@ -124,26 +129,30 @@ def insert_many(
     packed = [(text, _pack(vector, embedding_dim), json.dumps(meta or {})) for text, vector, meta in items]
     stamp = now()
     has_bits = embedding_dim % 8 == 0
+    ids: list[int] = []
+    stored: list[tuple[int, bytes]] = []
     with store.atomic() as db:
-        first = db.execute("SELECT coalesce(max(id), 0) + 1 FROM passages").fetchone()[0]
-        ids = list(range(first, first + len(packed)))
-        db.conn.executemany(
-            "INSERT INTO passages (id, agent_id, source_id, text, metadata, content_hash, "
-            "embedding_model, embedding_dim, embedding, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (pid, agent_id, source_id, text, meta, content_hash(text), embedding_model, embedding_dim, blob, stamp)
-                for pid, (text, blob, meta) in zip(ids, packed)
-            ],
-        )
+        insert = db.conn.cursor()
+        for text, blob, meta in packed:
+            # DO NOTHING only for uniqueness conflicts: a CHECK or NOT NULL failure still raises.
+            insert.execute(
+                "INSERT INTO passages (agent_id, source_id, text, metadata, content_hash, "
+                "embedding_model, embedding_dim, embedding, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (agent_id, source_id, text, meta, content_hash(text), embedding_model, embedding_dim, blob, stamp),
+            )
+            if insert.rowcount == 1:
+                ids.append(insert.lastrowid)
+                stored.append((insert.lastrowid, blob))
         if has_bits:
             db.conn.executemany(
                 f"INSERT INTO {table} (rowid, owner, embedding, bits) VALUES (?, ?, ?, vec_quantize_binary(?))",
-                [(pid, owner, blob, blob) for pid, (_, blob, _) in zip(ids, packed)],
+                [(pid, owner, blob, blob) for pid, blob in stored],
             )
         else:
             db.conn.executemany(
                 f"INSERT INTO {table} (rowid, owner, embedding) VALUES (?, ?, ?)",
-                [(pid, owner, blob) for pid, (_, blob, _) in zip(ids, packed)],
+                [(pid, owner, blob) for pid, blob in stored],
             )
     return ids
 

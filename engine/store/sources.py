@@ -26,12 +26,16 @@ _COLUMNS = "id, name, description, embedding_model, embedding_dim, created_at"
 
 
 def create(store: Store, name: str, embedding_model: str, embedding_dim: int, description: str = "") -> Source:
-    if store.db.execute("SELECT 1 FROM sources WHERE name = ?", [name]).fetchone():
-        raise InvalidName(f"A data source named {name!r} already exists.")
-    cursor = store.db.execute(
-        "INSERT INTO sources (name, description, embedding_model, embedding_dim, created_at) VALUES (?, ?, ?, ?, ?)",
-        [name, description, embedding_model, embedding_dim, now()],
-    )
+    # One write transaction for the check and the insert: two loads creating the
+    # same source at once then meet as InvalidName, never as a raw IntegrityError.
+    with store.atomic() as db:
+        if db.execute("SELECT 1 FROM sources WHERE name = ?", [name]).fetchone():
+            raise InvalidName(f"A data source named {name!r} already exists.")
+        cursor = db.execute(
+            "INSERT INTO sources (name, description, embedding_model, embedding_dim, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [name, description, embedding_model, embedding_dim, now()],
+        )
     return get(store, cursor.lastrowid)
 
 

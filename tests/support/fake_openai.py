@@ -2,11 +2,13 @@
 
 Only the edge we cannot reach (a paid API) is faked; the `openai` client, its
 HTTP stack and our code run for real against it. Scripted chat replies and
-failures are queued; every request is recorded.
+failures are queued; every request is recorded, with its headers (so tests can
+see which API key, if any, reached the server).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -15,12 +17,41 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
 
+@dataclasses.dataclass(frozen=True)
+class RawReply:
+    status: int
+    content_type: str
+    text: str
+
+
+def history_problem(messages: list[dict[str, Any]]) -> str | None:
+    """OpenAI's ordering rule for tool calls: every call answered by tool messages right after it, and no others."""
+    waiting: set[str] = set()
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        if role == "tool":
+            if m.get("tool_call_id") not in waiting:
+                return f"messages[{i}]: a 'tool' message must answer a tool call of the assistant message before it."
+            waiting.discard(m.get("tool_call_id"))
+            continue
+        if waiting:
+            return (f"messages[{i}]: the assistant's tool calls {sorted(waiting)} have no tool messages answering "
+                    "them before this message.")
+        if role == "assistant" and m.get("tool_calls"):
+            waiting = {c.get("id") for c in m["tool_calls"]}
+    if waiting:
+        return f"the assistant's tool calls {sorted(waiting)} have no tool messages answering them."
+    return None
+
+
 class FakeOpenAI:
     def __init__(self, embed: Callable[[str], list[float]] | None = None):
         self.embed = embed
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.headers: list[dict[str, str]] = []  # one per request, in the same order as `requests`
         self.chat_replies: deque = deque()
         self.embedding_failures: deque = deque()
+        self.embedding_delay = 0.0  # seconds per /embeddings request, to make a load take a while
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -42,6 +73,15 @@ class FakeOpenAI:
         """Queue a chat reply: a message dict, (status, body) for an error, or seconds to stall."""
         self.chat_replies.append(reply)
 
+    def queue_raw(self, status: int, content_type: str, text: str) -> None:
+        """Queue a chat reply that is not the API's JSON (a proxy's error page, a web UI)."""
+        self.chat_replies.append(RawReply(status, content_type, text))
+
+    @property
+    def authorizations(self) -> list[str]:
+        """The credentials every request carried (Authorization or Azure's api-key), "" when none."""
+        return [h.get("authorization") or h.get("api-key") or "" for h in self.headers]
+
     def _handler(self):
         fake = self
 
@@ -60,10 +100,12 @@ class FakeOpenAI:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
+                fake.headers.append({k.lower(): v for k, v in self.headers.items()})
                 fake.requests.append((self.path, body))
-                if self.path.endswith("/embeddings"):
+                route = self.path.split("?")[0]  # Azure adds ?api-version=
+                if route.endswith("/embeddings"):
                     return self._embeddings(body)
-                if self.path.endswith("/chat/completions"):
+                if route.endswith("/chat/completions"):
                     return self._chat(body)
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
 
@@ -72,6 +114,7 @@ class FakeOpenAI:
                     status, payload = fake.embedding_failures.popleft()
                     return self._send(status, payload)
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                time.sleep(fake.embedding_delay)
                 data = [
                     {"object": "embedding", "index": i, "embedding": fake.embed(text)}
                     for i, text in enumerate(inputs)
@@ -82,6 +125,10 @@ class FakeOpenAI:
                 })
 
             def _chat(self, body):
+                problem = history_problem(body.get("messages") or [])
+                if problem:  # what OpenAI itself refuses, so a broken history fails here as it would there
+                    return self._send(400, {"error": {"message": problem, "type": "invalid_request_error",
+                                                      "param": "messages", "code": None}})
                 if not fake.chat_replies:
                     return self._send(500, {"error": {"message": "no scripted reply queued"}})
                 reply = fake.chat_replies.popleft()
@@ -90,6 +137,14 @@ class FakeOpenAI:
                     reply = fake.chat_replies.popleft() if fake.chat_replies else {"content": "late"}
                 if isinstance(reply, tuple):
                     return self._send(*reply)
+                if isinstance(reply, RawReply):
+                    data = reply.text.encode()
+                    self.send_response(reply.status)
+                    self.send_header("Content-Type", reply.content_type)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 message = {"role": "assistant", "content": reply.get("content")}
                 if reply.get("tool_calls"):
                     message["tool_calls"] = reply["tool_calls"]
