@@ -108,8 +108,11 @@ def dump_agent(store: Store, agent_id: int) -> dict[str, Any]:
 
 def export_agent(store: Store, agent_id: int, path: str | Path) -> dict[str, int]:
     """Write agent `agent_id` to `path` (atomically); return how many of each thing went in."""
-    data = dump_agent(store, agent_id)
     path = Path(path)
+    refused = live.refusal(path)  # replacing a file of the live database would destroy it
+    if refused:
+        raise TransferError(f"Cannot write {path}: {refused}; choose a file outside the data home.")
+    data = dump_agent(store, agent_id)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("w", encoding="utf-8") as handle:

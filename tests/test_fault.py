@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.support.servers import free_port
@@ -61,12 +61,12 @@ class Server:
             [sys.executable, str(ROOT / "app.py"), *face, "--home", str(home), "--host", "127.0.0.1",
              "--port", str(self.port)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 90
-        while True:
+        while True:  # ready when a WebSocket handshake succeeds (the web app mounts /ws just after it listens)
             assert self.proc.poll() is None, self.proc.stdout.read()
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                with connect(self.url, open_timeout=2):
                     break
-            except OSError:
+            except (OSError, InvalidStatus, TimeoutError):
                 assert time.monotonic() < deadline, "the server did not start"
                 time.sleep(0.2)
 

@@ -220,3 +220,34 @@ def test_websocket_agent_at_a_chosen_endpoint_never_sees_the_key(monkeypatch, se
             assert frames[-1]["type"] == "agent_response_end"
     assert any(path.endswith("/chat/completions") for path, _ in attacker.requests)
     assert attacker.authorizations and SECRET not in json.dumps(attacker.headers)
+
+
+# ------------------------------------------------------------------ an imported agent file
+
+def test_an_imported_agent_pointing_elsewhere_never_sees_the_key(monkeypatch, runtime, store, make_agent, fake_openai,
+                                                                 attacker, embedder, tmp_path):
+    """An agent file is a stranger's input too: its endpoint gets no stored key, the operator's still does."""
+    from engine.agent import Agent, AgentOptions
+    from engine.transfer import dump_agent, import_agent
+
+    monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", SECRET)
+    monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", fake_openai.base_url)
+    row = make_agent("original", llm=LLMConfig("openai-compatible", "gpt-test", fake_openai.base_url))
+    data = dump_agent(store, row.id)
+    for endpoint_type in ("openai", "openai-compatible", "completions"):
+        data["agent"]["name"] = f"mallory-{endpoint_type}"
+        data["agent"]["llm_config"] = {"endpoint_type": endpoint_type, "model": "gpt-test",
+                                       "endpoint": attacker.base_url}
+        path = tmp_path / f"{endpoint_type}.json"
+        path.write_text(json.dumps(data))
+        imported = import_agent(store, path)
+        agent = Agent.load(runtime, imported.agent.id, embedder=embedder,
+                           options=AgentOptions(verify_first_message=False))
+        attacker.queue_chat({"content": "ok"})
+        list(agent.step("hello"))
+    assert len(attacker.authorizations) >= 3
+    assert SECRET not in json.dumps(attacker.headers)
+    original = Agent.load(runtime, "original", embedder=embedder, options=AgentOptions(verify_first_message=False))
+    fake_openai.queue_chat({"content": "ok"})
+    list(original.step("hello"))
+    assert fake_openai.authorizations[-1] == f"Bearer {SECRET}"

@@ -137,3 +137,13 @@ def test_without_the_guard_the_same_load_would_break_the_store(settings, store, 
     subprocess.run([sys.executable, str(script), str(settings.db_path)], check=True, timeout=60)
     with pytest.raises(MemGPTError, match="changed underneath"):
         make_agent("after")
+
+
+def test_an_export_never_replaces_the_live_database(settings, store, make_agent):
+    from engine.transfer import export_agent
+
+    row = make_agent("ada")
+    with pytest.raises(TransferError, match="data home"):
+        export_agent(store, row.id, settings.db_path)
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    make_agent("still-writable")

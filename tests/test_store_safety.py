@@ -201,6 +201,10 @@ def test_backup_while_the_app_holds_the_database(home, settings, make_agent, tmp
     assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr
     forced = _run_app("backup", str(target), "--force", home=home)
     assert forced.returncode == 0, forced.stderr
+    for own in ("memgpt.db", "memgpt.db-wal", "memgpt.db-shm"):
+        refused = _run_app("backup", str(home / own), "--force", home=home)
+        assert refused.returncode == 2 and "cannot be the database itself" in refused.stderr
+    assert live.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     cursor.close()
     live.close()
 
