@@ -27,7 +27,6 @@ import datetime as dt
 import math
 import os
 import platform
-import re
 import shlex
 import statistics
 import sys
@@ -41,13 +40,12 @@ if str(ROOT) not in sys.path:
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from benchmarks import sections  # noqa: E402
-
 import numpy as np  # noqa: E402
 
+import engine.memory as memory_module  # noqa: E402
+from benchmarks import sections  # noqa: E402
 from engine.agents import create_agent  # noqa: E402
 from engine.config import EmbeddingConfig, LLMConfig, load_settings  # noqa: E402
-import engine.memory as memory_module  # noqa: E402
 from engine.memory import HYBRID_POOL, PAGE_SIZE, ArchivalMemory  # noqa: E402
 from engine.presets import PresetLibrary  # noqa: E402
 from engine.store import Store  # noqa: E402
@@ -439,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
 
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
-    when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     body = "\n".join(
         [
             "## Archival search",

@@ -150,7 +150,7 @@ def main() -> None:
     emb = bench_minilm(args.passages)
     rss = peak_rss_mb()
     ratio = emb["reference"] / emb["ours"] if emb["reference"] else None
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "## Embedded models (offline default)",
         "",

@@ -41,7 +41,6 @@ import os
 import platform
 import pstats
 import random
-import re
 import shlex
 import statistics
 import sys
@@ -56,7 +55,6 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from benchmarks import sections  # noqa: E402
-
 from engine import system, tokens  # noqa: E402
 from engine.agent import KIND_USER, Agent, AgentOptions  # noqa: E402
 from engine.agents import create_agent, memory_section  # noqa: E402
@@ -142,7 +140,7 @@ def fill(store: Store, agent_id: int, n: int, rng: random.Random) -> float:
     """Add n conversation messages (plus a summary) in one transaction; return the seconds taken."""
     boot = [r.id for r in messages_store.list_messages(store, agent_id) if r.role != "system"]
     turns = (n + 2) // 3
-    start = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=90 * turns + 3600)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=90 * turns + 3600)
     rows: list[tuple[tuple, dict]] = []
     for i in range(turns):
         rows.extend(_exchange(rng, i, start + dt.timedelta(seconds=90 * i)))
@@ -417,7 +415,7 @@ def temp_filesystem() -> str:
 
 
 def render(results: list[dict], tok: dict | None, steps: int, command: str) -> str:
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     machine = (f"{os.cpu_count()} cores ({platform.machine()}, {platform.system()} {platform.release()}), "
                f"Python {platform.python_version()}, SQLite {sqlite_version()}")
     fs = temp_filesystem()

@@ -21,7 +21,7 @@ from typing import TextIO
 from cli import CommandError
 from engine import system
 from engine.agent import Agent, AgentOptions
-from engine.agents import set_source_attached
+from engine.api import MemGPT, Message
 from engine.errors import MemGPTError
 from engine.events import (
     AssistantMessage,
@@ -35,9 +35,6 @@ from engine.events import (
     Usage,
     UserMessage,
 )
-from engine.store import passages as passages_store
-from engine.store import sources as sources_store
-from engine.store.messages import Message
 
 CODES = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "green": "32", "yellow": "33", "blue": "34",
          "magenta": "35", "cyan": "36"}
@@ -207,6 +204,7 @@ class ChatSession:
         agent: Agent,
         load_agent: Callable[[str], Agent],
         *,
+        api: MemGPT,
         debug: bool = False,
         out: TextIO | None = None,
         read_line: Callable[[str], str] = input,
@@ -214,6 +212,7 @@ class ChatSession:
         model_override: str | None = None,
     ):
         self.agent = agent
+        self.api = api
         self._load_agent = load_agent
         self.out = out or sys.stdout
         self.read_line = read_line
@@ -292,7 +291,7 @@ class ChatSession:
 
     def _read_multiline(self) -> str | None:
         self.say(f"(multi-line message: end with a line holding only {MULTILINE})", "dim")
-        lines = []
+        lines: list[str] = []
         while True:
             try:
                 line = self.read_line("… ")
@@ -325,11 +324,11 @@ class ChatSession:
 
         def work() -> None:
             try:
-                steps = make_events()
+                steps = iter(make_events())
                 for event in steps:
                     if stop.is_set() and isinstance(event, (Usage, Retrying)):
                         # A reply computed but not yet stored: dropping it leaves no half call behind.
-                        steps.close()
+                        getattr(steps, "close", lambda: None)()  # a generator: closing it runs its cleanup
                         break
                     events.put(event)
             except BaseException as e:  # handed to the main thread, which decides what to show
@@ -414,9 +413,8 @@ class ChatSession:
             self.say(f"  {block.label} ({len(block.value)}/{block.limit} characters)", "bold")
             for line in block.value.splitlines() or [""]:
                 self.say(f"    {line}")
-        store = agent.store
-        archival = passages_store.count_for_agent(store, agent.row.id)
-        sources = [s.name for s in sources_store.attached(store, agent.row.id)]
+        archival = self.api.archival_count(agent.row.id)
+        sources = [s.name for s in self.api.attached_sources(agent.row.id)]
         self.say(f"Recall memory: {agent.recall.count()} messages")
         attached = f" (including attached sources: {', '.join(sources)})" if sources else ""
         self.say(f"Archival memory: {archival} passages{attached}")
@@ -456,9 +454,8 @@ class ChatSession:
     def cmd_attach(self, name: str) -> None:
         if not name:
             raise CommandError("/attach needs a data source name (see `python app.py list sources`).")
-        source = set_source_attached(self.agent.store, self.agent.row.id, name)
-        count = passages_store.count_for_source(self.agent.store, source.id)
-        self.say(f"Attached {source.name} ({count} passages) to {self.agent.row.name}.")
+        source = self.api.attach(self.agent.row.id, name)
+        self.say(f"Attached {source.name} ({source.passages} passages) to {self.agent.row.name}.")
 
     def cmd_tokens(self, _: str) -> None:
         ctx = self.agent.context()

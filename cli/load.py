@@ -111,16 +111,15 @@ def print_report(report: LoadReport, out: TextIO = sys.stdout) -> None:
 
 
 def cmd_load(args) -> int:
-    from engine.embeddings import make_embedder
-    from engine.runtime import open_runtime
+    from engine.api import MemGPT
 
-    runtime = open_runtime(args.home)
+    api = MemGPT(args.home)
     bar = ProgressBar()
     try:
-        embedder = make_embedder(runtime.settings.embedding)
+        embedding = api.settings.embedding
         # Reading first, so a load where every input is skipped creates no empty source.
         items = []
-        for item in _items(args, embedder.dimension):
+        for item in _items(args, embedding.dim):
             items.append(item)
             if isinstance(item, Document):
                 bar(len(items), None, "")
@@ -132,10 +131,10 @@ def cmd_load(args) -> int:
                 print(f"  skipped {item.what}: {item.reason}")
             return 1
         # The embedded MiniLM already spreads one batch over every core.
-        concurrency = 1 if runtime.settings.embedding.endpoint_type == "local" else loaders.MAX_CONCURRENCY
+        concurrency = 1 if embedding.endpoint_type == "local" else loaders.MAX_CONCURRENCY
         try:
-            report = loaders.ingest(runtime.store, args.name, items, embedder, description=args.description,
-                                    on_progress=bar, max_concurrency=concurrency)
+            report = api.load(args.name, items, embedding=embedding, description=args.description, on_progress=bar,
+                              max_concurrency=concurrency)
         except LoadFailed as failed:
             bar.close()
             print_report(failed.report)
@@ -145,4 +144,4 @@ def cmd_load(args) -> int:
         return 0 if report.chunks_added or report.chunks_skipped_as_duplicates else 1
     finally:
         bar.close()
-        runtime.close()
+        api.close()

@@ -130,30 +130,26 @@ def _fresh_name(names: set[str]) -> str:
     return f"agent-{n}"
 
 
-def _chat_agent(runtime, args, options):
+def _chat_agent(api, args, options):
     """The agent `chat` talks to: loaded, or created from the flags when the name is new."""
     import dataclasses
 
-    from engine.agent import Agent
-    from engine.agents import create_agent, get_agent, list_agents
-    from engine.config import LLMConfig
     from engine.errors import NotFound
     from engine.llm.providers import make_provider
 
     row = None
     if args.agent:
         try:
-            row = get_agent(runtime.store, args.agent)
+            row = api.get_agent(args.agent)
         except NotFound:
             pass
     if row is None:
-        settings = runtime.settings
+        settings = api.settings
         llm = dataclasses.replace(settings.llm, model=args.model) if args.model else settings.llm
-        name = args.agent or _fresh_name({a.name for a in list_agents(runtime.store)})
-        row = create_agent(runtime.store, settings, runtime.library, runtime.registry, name, preset=args.preset,
-                           persona=args.persona, human=args.human, llm=llm)
+        name = args.agent or _fresh_name({a.name for a in api.list_agents()})
+        row = api.create_agent(name, preset=args.preset, persona=args.persona, human=args.human, llm=llm)
         print(f"Created agent {row.name} (preset {row.preset}, persona {row.persona}, human {row.human}).")
-        return Agent.load(runtime, row.id, options=options), None
+        return api.open_agent(row.id, options=options), None
     ignored = [flag for flag, value in (("--preset", args.preset), ("--persona", args.persona),
                                          ("--human", args.human)) if value]
     if ignored:
@@ -162,8 +158,8 @@ def _chat_agent(runtime, args, options):
     provider = None
     if args.model:
         # For this session only: the agent's stored settings stay as they are.
-        provider = make_provider(LLMConfig(**{**row.llm_config, "model": args.model}))
-    return Agent.load(runtime, row.id, provider=provider, options=options), args.model
+        provider = make_provider(dataclasses.replace(row.llm, model=args.model))
+    return api.open_agent(row.id, provider=provider, options=options), args.model
 
 
 def _line_editing() -> None:
@@ -177,19 +173,15 @@ def _line_editing() -> None:
 
 def cmd_chat(args) -> int:
     from cli.chat import ChatSession, chat_options
-    from engine.agent import Agent
-    from engine.runtime import open_runtime
+    from engine.api import MemGPT
 
-    runtime = open_runtime(args.home)
-    try:
+    with MemGPT(args.home) as api:
         options = chat_options(args.no_verify)
-        agent, override = _chat_agent(runtime, args, options)
-        session = ChatSession(agent, lambda name: Agent.load(runtime, name, options=options), debug=args.debug,
+        agent, override = _chat_agent(api, args, options)
+        session = ChatSession(agent, lambda name: api.open_agent(name, options=options), api=api, debug=args.debug,
                               model_override=override)
         _line_editing()
         return session.run()
-    finally:
-        runtime.close()
 
 
 def cmd_ws(args) -> int:
@@ -203,13 +195,13 @@ def cmd_backup(args) -> int:
     """`backup FILE`: SQLite's online backup of the live database, then a count of what the copy holds."""
     from pathlib import Path
 
-    from engine.config import load_settings
-    from engine.store.db import backup
+    from engine.api import MemGPT
 
-    source = load_settings(args.home).db_path
     target = Path(args.file).expanduser()
     try:
-        counts = backup(source, target, force=args.force)
+        with MemGPT(args.home) as api:
+            source = api.settings.db_path
+            counts = api.backup(target, force=args.force)
     except FileExistsError as e:
         raise CommandError(str(e)) from None
     except OSError as e:

@@ -11,9 +11,9 @@ from pathlib import Path
 from cli import CommandError
 from engine import config as config_mod
 from engine import secrets
+from engine.api import MemGPT
 from engine.config import ENDPOINT_TYPES, EmbeddingConfig, LLMConfig, Settings, load_settings, save_settings
 from engine.errors import ConfigError, PresetError
-from engine.runtime import open_runtime
 
 # The key `configure` asks for per endpoint type. secrets.save, called without endpoints, binds it to
 # the endpoints config.yaml names for those types, which configure writes just before.
@@ -103,8 +103,8 @@ def _ask_embedding(p: Prompter, emb: EmbeddingConfig) -> EmbeddingConfig:
                                    dim=config_mod.LOCAL_EMBEDDING_DIM, endpoint=None)
     same = kind == emb.endpoint_type
     model, dim = (emb.model, emb.dim) if same else EMBEDDING_DEFAULTS.get(kind, (emb.model, emb.dim))
-    model = p.text("Embedding model", model)
-    dim = p.number("Embedding dimension", dim)
+    model = p.text("Embedding model", model) or model
+    dim = p.number("Embedding dimension", dim) or dim
     endpoint = p.text("Embedding base URL", emb.endpoint if same else None, optional=True)
     return dataclasses.replace(emb, endpoint_type=kind, model=model or "", dim=dim, endpoint=endpoint)
 
@@ -158,24 +158,19 @@ def cmd_configure(args) -> int:
 # ---------------------------------------------------------------- list, add, attach
 
 def _first_line(text: str, limit: int = 70) -> str:
-    line = next((l.strip() for l in text.splitlines() if l.strip()), "")
+    line = next((row.strip() for row in text.splitlines() if row.strip()), "")
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def cmd_list(args) -> int:
-    from engine.agents import list_agents
-    from engine.memory import RecallMemory
-    from engine.store import passages as passages_store
-    from engine.store import sources as sources_store
-
-    runtime = open_runtime(args.home)
+    api = MemGPT(args.home)
     try:
-        store, library = runtime.store, runtime.library
+        library = api.library
         if args.kind == "agents":
-            rows = [[a.name, a.llm_config.get("model", "?"), f"{a.embedding_model} ({a.embedding_dim}-d)",
-                     str(RecallMemory(store, a.id).count()), str(passages_store.count_for_agent(store, a.id)),
-                     ", ".join(s.name for s in sources_store.attached(store, a.id)), a.created_at[:10]]
-                    for a in list_agents(store)]
+            rows = [[a.name, a.llm.model, f"{a.embedding.model} ({a.embedding.dim}-d)",
+                     str(api.recall_count(a.id)), str(api.archival_count(a.id)),
+                     ", ".join(s.name for s in api.attached_sources(a.id)), a.created_at[:10]]
+                    for a in api.list_agents()]
             header = ["name", "model", "embedder", "messages", "passages", "sources", "created"]
         elif args.kind in ("humans", "personas"):
             rows = [[name, _first_line(library.text(args.kind, name))] for name in library.names(args.kind)]
@@ -184,21 +179,20 @@ def cmd_list(args) -> int:
             rows = []
             for name in library.preset_names():
                 try:
-                    preset = library.preset(name, runtime.registry)
+                    preset = api.preset(name)
                 except PresetError as e:  # one broken user preset should not hide the others
                     rows.append([name, "(unusable)", str(e)])
                     continue
                 rows.append([name, preset.system_prompt, ", ".join(preset.functions)])
             header = ["preset", "system prompt", "functions"]
         else:
-            rows = [[s.name, str(passages_store.count_for_source(store, s.id)),
-                     f"{s.embedding_model} ({s.embedding_dim}-d)", s.description, s.created_at[:10]]
-                    for s in sources_store.list_all(store)]
+            rows = [[s.name, str(s.passages), f"{s.embedding_model} ({s.embedding_dim}-d)", s.description,
+                     s.created_at[:10]] for s in api.list_sources()]
             header = ["source", "passages", "embedder", "description", "created"]
         print(_table(rows, header) if rows else f"(no {args.kind} yet)")
         return 0
     finally:
-        runtime.close()
+        api.close()
 
 
 def cmd_add(args) -> int:
@@ -214,55 +208,36 @@ def cmd_add(args) -> int:
             raise CommandError(f"cannot read {args.file}: {e.strerror or e}") from None
     else:
         text = args.text
-    runtime = open_runtime(args.home)
-    try:
-        library: PresetLibrary = runtime.library
+    with MemGPT(args.home) as api:
+        library: PresetLibrary = api.library
         replaced = (library.home / kind / f"{args.name}.txt").exists()
         path = library.add_text(kind, args.name, text)
         print(f"{'Replaced' if replaced else 'Added'} {args.kind} {args.name!r} ({path}).")
         return 0
-    finally:
-        runtime.close()
 
 
 def cmd_attach(args) -> int:
-    from engine.agents import get_agent, set_source_attached
-    from engine.store import passages as passages_store
-
-    runtime = open_runtime(args.home)
-    try:
-        agent = get_agent(runtime.store, args.agent)
-        source = set_source_attached(runtime.store, agent.id, args.source)
-        count = passages_store.count_for_source(runtime.store, source.id)
-        print(f"Attached {source.name} ({count} passages) to {agent.name}.")
+    with MemGPT(args.home) as api:
+        agent = api.get_agent(args.agent)
+        source = api.attach(agent.id, args.source)
+        print(f"Attached {source.name} ({source.passages} passages) to {agent.name}.")
         return 0
-    finally:
-        runtime.close()
 
 
 # ---------------------------------------------------------------- export, import, version
 
 def cmd_export(args) -> int:
-    from engine.agents import get_agent
-    from engine.transfer import export_agent
-
-    runtime = open_runtime(args.home)
-    try:
-        agent = get_agent(runtime.store, args.agent)
-        counts = export_agent(runtime.store, agent.id, args.file)
+    with MemGPT(args.home) as api:
+        agent = api.get_agent(args.agent)
+        counts = api.export_agent(agent.id, args.file)
         print(f"Exported {agent.name} to {args.file}: {counts['messages']} messages, {counts['blocks']} blocks "
               f"({counts['edits']} edits), {counts['passages']} passages, {counts['sources']} attached source(s).")
         return 0
-    finally:
-        runtime.close()
 
 
 def cmd_import(args) -> int:
-    from engine.transfer import import_agent
-
-    runtime = open_runtime(args.home)
-    try:
-        result = import_agent(runtime.store, args.file)
+    with MemGPT(args.home) as api:
+        result = api.import_agent(args.file)
         counts = result.counts
         print(f"Imported {result.agent.name}: {counts['messages']} messages, {counts['blocks']} blocks, "
               f"{counts['passages']} passages.")
@@ -272,8 +247,6 @@ def cmd_import(args) -> int:
             print(f"note: not attached (no such source here, or another embedder): "
                   f"{', '.join(result.missing_sources)}", file=sys.stderr)
         return 0
-    finally:
-        runtime.close()
 
 
 def cmd_version(args) -> int:

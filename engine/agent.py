@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from engine import system
@@ -148,7 +148,7 @@ class Agent:
         provider: LLMProvider | None = None,
         embedder: Embedder | None = None,
         options: AgentOptions | None = None,
-    ) -> "Agent":
+    ) -> Agent:
         """Load an agent by name or id; its provider is built on first use from its settings."""
         from engine.agents import get_agent
         from engine.llm.providers import make_provider
@@ -229,6 +229,11 @@ class Agent:
                 self._persist("tool", system.function_result("Failed", INTERRUPTED), tool_call_id=call.get("id"))
         log.warning("agent %s: stored an interrupted result for %d unfinished call(s)", self.row.name, len(missing))
         return len(missing)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a step (or an edit) of this agent is running in this process right now."""
+        return self._lock.locked()
 
     def refresh(self) -> AgentRow:
         self.row = agents_store.get(self.store, self.row.id)
@@ -317,7 +322,7 @@ class Agent:
             is not None
         )
 
-    def _call_llm(self, verify: bool, totals: list[int]) -> Iterator[Event]:
+    def _call_llm(self, verify: bool, totals: list[int]) -> Generator[Event, None, Completion | None]:
         """Yields events; returns the completion, or None after yielding an Error."""
         summarized_after_refusal = False
         verify_attempts = 0
@@ -344,7 +349,7 @@ class Agent:
             try:
                 provider = self.provider
                 completion = yield from call_with_retries(
-                    lambda: provider.complete(ctx.messages, ctx.functions), self.options.retry
+                    lambda: provider.complete(ctx.messages, ctx.functions), self.options.retry  # noqa: B023 (called at once)
                 )
             except ContextWindowExceeded as e:
                 if summarized_after_refusal:
@@ -375,7 +380,7 @@ class Agent:
                     continue
             return completion
 
-    def _handle(self, completion: Completion) -> Iterator[Event]:
+    def _handle(self, completion: Completion) -> Generator[Event, None, bool]:
         """Persist the reply and run its calls; returns whether to go round again."""
         calls = completion.calls
         wire_calls = [
@@ -500,7 +505,7 @@ class Agent:
             for row in reversed(in_context_rows(self.store, self.row.id)):
                 if row.role == "assistant" and row.content:
                     messages_store.update(self.store, row.id, content=new_thought, text=new_thought)
-                    return messages_store.get(self.store, row.id)
+                    return self._reread(row.id)
             raise NotFound("There is no inner monologue to rethink.")
 
     def rewrite(self, new_text: str) -> Message:
@@ -517,8 +522,14 @@ class Agent:
                             self.store, row.id, tool_calls=row.tool_calls,
                             text=" ".join(t for t in (row.content or "", new_text) if t),
                         )
-                        return messages_store.get(self.store, row.id)
+                        return self._reread(row.id)
             raise NotFound("There is no sent message to rewrite.")
+
+    def _reread(self, message_id: int) -> Message:
+        message = messages_store.get(self.store, message_id)
+        if message is None:
+            raise NotFound(f"Message {message_id} is gone.")
+        return message
 
     def usage_totals(self) -> tuple[int, int, int]:
         return agents_store.usage_totals(self.store, self.row.id)

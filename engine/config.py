@@ -3,7 +3,7 @@
 No global settings object: `load_settings()` builds a `Settings` from the data
 home's `config.yaml` and the environment, and callers pass it along.
 
-Provider defaults follow DESIGN.md: an explicit `llm`/`embedding` section in
+Provider defaults (docs/ARCHITECTURE.md): an explicit `llm`/`embedding` section in
 config.yaml wins; else `OPENAI_API_KEY` selects OpenAI for both; else the
 embedded local pair. API keys are read from the environment (filled from
 secrets.yaml), each bound to its endpoints, never written into agents or logs.

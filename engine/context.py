@@ -100,7 +100,7 @@ def pair_results(rows: list[Message]) -> tuple[dict[int, list[Message]], list[di
     model reuses across turns ("call_0" every time) still pair up correctly.
     """
     attached: dict[int, list[Message]] = {}
-    waiting: dict[str, tuple[int, dict[str, Any]]] = {}
+    waiting: dict[str | None, tuple[int, dict[str, Any]]] = {}
     for i, row in enumerate(rows):
         if row.role == "assistant" and row.tool_calls:
             attached[i] = []

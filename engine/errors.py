@@ -25,6 +25,10 @@ class AgentBusy(MemGPTError):
     """The agent is in the middle of a turn (or another edit) and did not become free in time."""
 
 
+class EditConflict(MemGPTError):
+    """A block changed after the text being saved was based on it; nothing was written."""
+
+
 class NotFound(MemGPTError):
     """An agent, block, source or passage that does not exist."""
 

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-
 import math
 import re
 
 from engine.chunking import chunk_text
 from engine.embeddings import Embedder
-from engine.errors import EmbeddingMismatch, InvalidName, MemoryLimitExceeded, NotFound, ToolError
+from engine.errors import EditConflict, EmbeddingMismatch, InvalidName, MemoryLimitExceeded, NotFound, ToolError
 from engine.store import Store
 from engine.store import agents as agents_store
 from engine.store import blocks as blocks_store
@@ -100,9 +99,28 @@ class CoreMemory:
             raise MemoryLimitExceeded(f"Block {label!r} would hold {len(value)} characters; its limit is {limit}.")
         return blocks_store.add(self._store, self.agent_id, label, value, limit, actor, "created")
 
-    def set(self, label: str, value: str, *, actor: str = "user", cause: str = "edited") -> blocks_store.Block:
-        """Replace a block's whole value (refused if over the block's limit)."""
-        return self._edit(label, lambda block: value, actor=actor, cause=cause)
+    def set(self, label: str, value: str, *, actor: str = "user", cause: str = "edited",
+            expected: str | None = None) -> blocks_store.Block:
+        """Replace a block's whole value (refused if over the block's limit).
+
+        `expected`: the value the new text was written from (what an editor showed).
+        If the block holds something else by now (the agent edited it meanwhile),
+        nothing is written and EditConflict says so, instead of silently undoing that edit.
+        """
+        def replaced(block: blocks_store.Block) -> str:
+            if expected is not None and block.value != expected:
+                raise EditConflict(
+                    f"Block {label!r} changed after you started editing it (it was edited by "
+                    f"{self._last_actor(label)}); your text was not saved. Reload the block and apply your change again."
+                )
+            return value
+
+        return self._edit(label, replaced, actor=actor, cause=cause)
+
+    def _last_actor(self, label: str) -> str:
+        edits = self.history(label)
+        return {"agent": "the agent", "user": "someone else", "system": "the system"}.get(
+            edits[0].actor if edits else "", "someone else")
 
     def append(self, label: str, content: str, *, actor: str = "agent") -> blocks_store.Block:
         return self._edit(label, lambda block: f"{block.value}\n{content}" if block.value else content,
@@ -321,11 +339,11 @@ class ArchivalMemory:
         distances = dict(nearest)
         total = len(fused)
         page, last = _page_bounds(page, total)
-        window = fused[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-        fetched = passages_store.fetch(store, [item[0] for item in window])
+        fused_window = fused[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        fetched = passages_store.fetch(store, [item[0] for item in fused_window])
         hits = [
             passages_store.Hit(fetched[pid], score, vrank, krank, distances.get(pid))
-            for pid, score, vrank, krank in window
+            for pid, score, vrank, krank in fused_window
             if pid in fetched
         ]
         return SearchResults(hits, total, page, last)

@@ -199,8 +199,10 @@ class MiniLMEmbedder:
             else:
                 from threadpoolctl import threadpool_limits
 
+                pool = self._pool
+                assert pool is not None  # set up whenever there is more than one chunk
                 with threadpool_limits(1, user_api="blas"):
-                    list(self._pool.map(run, chunks))
+                    list(pool.map(run, chunks))
         return out
 
     def embed(self, texts: list[str]) -> list[list[float]]:

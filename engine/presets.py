@@ -19,7 +19,21 @@ import yaml
 from engine.errors import PresetError
 from engine.tools.registry import ToolRegistry
 
-SHIPPED = Path(__file__).resolve().parent.parent / "presets"
+
+def _shipped() -> Path:
+    # A source checkout has presets/ beside engine/; an installed package ships it as `memgpt_presets`.
+    beside = Path(__file__).resolve().parent.parent / "presets"
+    if beside.is_dir():
+        return beside
+    import importlib.util
+
+    spec = importlib.util.find_spec("memgpt_presets")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("The shipped presets are missing: reinstall the package.")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+SHIPPED = _shipped()
 KINDS = {"system_prompts": ".txt", "personas": ".txt", "humans": ".txt"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\- ]{0,63}$")
 MAX_TEXT_CHARS = 100_000

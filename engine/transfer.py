@@ -27,7 +27,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -211,6 +211,16 @@ def _list(value: Any, path: str) -> list:
     if not isinstance(value, list):
         raise _Invalid(path, "must be a list")
     return value
+
+
+@overload
+def _string(value: Any, path: str, *, max_len: int = ..., nullable: Literal[False] = ..., nonempty: bool = ...,
+            pattern: re.Pattern | None = ...) -> str: ...
+
+
+@overload
+def _string(value: Any, path: str, *, max_len: int = ..., nullable: Literal[True], nonempty: bool = ...,
+            pattern: re.Pattern | None = ...) -> str | None: ...
 
 
 def _string(value: Any, path: str, *, max_len: int = MAX_TEXT, nullable: bool = False, nonempty: bool = False,
@@ -459,7 +469,7 @@ def load_agent_data(store: Store, data: dict[str, Any]) -> ImportResult:
         )
         db.execute("UPDATE agents SET created_at = ?, updated_at = ?, memory_warning = ? WHERE id = ?",
                    [a["created_at"], a["updated_at"], int(bool(a["memory_warning"])), agent_id])
-        edits = []
+        edits: list[tuple] = []
         for block in data["blocks"]:
             cursor = db.execute(
                 "INSERT INTO memory_blocks (agent_id, label, value, char_limit, position, updated_at) "

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
+from engine.config import EmbeddingConfig
 from engine.errors import AgentBusy
 from engine.memory import CoreMemory
 from engine.reembed import reembed_agent
-from engine.config import EmbeddingConfig
 from engine.store import Store
 from tests.support.embedder import HashEmbedder
 

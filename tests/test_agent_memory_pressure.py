@@ -61,7 +61,7 @@ def test_warning_once_then_summarize(make_live_agent, store):
     assert "topic0" in agent.recall.search("topic0")
 
     # The window was kept within bounds throughout.
-    for sent, functions in model.calls:
+    for _sent, functions in model.calls:
         if functions:
             assert agent.context().window >= 0
     assert agent.context().total + options.response_reserve <= agent.context().window

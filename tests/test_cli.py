@@ -185,9 +185,9 @@ def test_ctrl_c_stops_waiting_and_the_next_turn_works(cli_home, fake_openai):
     assert child.exitstatus == 0
     assert "Too late to matter." not in child.logfile_read.getvalue()
 
+    from engine.agents import get_agent
     from engine.runtime import open_runtime
     from engine.store import messages as messages_store
-    from engine.agents import get_agent
 
     runtime = open_runtime(cli_home)
     try:

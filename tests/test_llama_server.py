@@ -26,7 +26,6 @@ import pytest
 for module in ("llama_cpp.server", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings"):
     pytest.importorskip(module)
 
-from tests.support.servers import free_port
 from engine.agent import Agent, AgentOptions  # noqa: E402
 from engine.config import LLMConfig  # noqa: E402
 from engine.errors import ConfigError  # noqa: E402
@@ -36,6 +35,7 @@ from engine.llm.completions_provider import CompletionsProvider  # noqa: E402
 from engine.llm.local import default_model_path  # noqa: E402
 from engine.llm.openai_provider import OpenAIProvider  # noqa: E402
 from engine.tools.runner import check_arguments  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,8 @@ from engine.loaders.readers import Document, Skipped
 from engine.loaders.sources_db import open_database
 from engine.store import Store, live
 from engine.store import agents as agents_store
-from engine.transfer import TransferError, read_file as read_export
+from engine.transfer import TransferError
+from engine.transfer import read_file as read_export
 
 # A second process that writes and closes. If this process had lost its locks, the
 # child would believe it is alone and, on close, checkpoint and delete the WAL.

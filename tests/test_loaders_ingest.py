@@ -17,8 +17,8 @@ from engine.llm.base import LLMError
 from engine.llm.retry import RetryPolicy
 from engine.loaders import (
     Document,
-    LoadFailed,
     LoaderError,
+    LoadFailed,
     RateLimiter,
     Skipped,
     TokenBucket,

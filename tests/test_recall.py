@@ -106,7 +106,7 @@ def test_date_search(store, agent):
     assert recall.search_date("2024-03-09", "2024-03-09").startswith("Showing 1 of 1 results")
     assert recall.search_date("2024-03-08", "2024-03-10").startswith("Showing 3 of 3 results")
     assert recall.search_date("2020-01-01", "2020-12-31") == "No results found."
-    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     messages.add(store, agent.id, "user", "today")
     assert "today" in recall.search_date(today, today)
 

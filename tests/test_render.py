@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from engine.events import AssistantMessage, Error, Retrying, SystemAlert, Thought, ToolCall, ToolResult, Usage, UserMessage
+from engine.events import (
+    AssistantMessage,
+    Error,
+    Retrying,
+    SystemAlert,
+    Thought,
+    ToolCall,
+    ToolResult,
+    Usage,
+    UserMessage,
+)
 from webapp.render import apply_event, event_to_messages, status_line, stored_to_messages
 
 

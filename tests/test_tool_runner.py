@@ -139,7 +139,7 @@ def test_conversation_search_finds_a_message(call, store, agent):
 
 def test_conversation_search_date_finds_todays_message(call, store, agent):
     messages.add(store, agent.id, "user", "hello", text="Remember the quokka")
-    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     outcome = call("conversation_search_date", {"start_date": today, "end_date": today})
     assert outcome.status == OK
     assert "Remember the quokka" in outcome.message

@@ -6,7 +6,7 @@ import inspect
 import json
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 
@@ -197,7 +197,7 @@ def typed(
     name: str,
     tags: list[str],
     mode: Literal["a", "b"],
-    nickname: Optional[str] = None,
+    nickname: str | None = None,
     count: int | None = None,
     ratio: float = 0.5,
     flags: list[int] | None = None,

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from engine import transfer
-
 from engine.agent import Agent
 from engine.memory import ArchivalMemory
 from engine.store import agents as agents_store

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import json
 import threading
 
@@ -13,10 +13,10 @@ from fastapi import FastAPI
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from engine.events import AssistantMessage, Thought, ToolCall, Usage
 from engine.runtime import Runtime
 from tests.support.servers import free_port, serve_app
 from webapp.websocket import WebSocketInterface, add_route, event_frame
-from engine.events import AssistantMessage, Thought, ToolCall, Usage
 
 
 def tool_call(name, arguments, call_id="c1"):

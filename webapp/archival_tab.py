@@ -6,13 +6,9 @@ import dataclasses
 
 import gradio as gr
 
-from engine.agents import set_source_attached
+from engine.api import MemGPT
 from engine.errors import MemGPTError
-from engine.memory import ArchivalMemory
-from engine.runtime import Runtime
-from engine.store import passages as passages_store
-from engine.store import sources as sources_store
-from webapp.common import load_agent, need_agent
+from webapp.common import need_agent, row
 from webapp.exposure import Exposure, Refused
 
 RESULT_COLUMNS = ["rank", "score", "id", "source", "text"]
@@ -41,7 +37,7 @@ class ArchivalTab:
     status: gr.Markdown
 
 
-def build(runtime: Runtime, exposure: Exposure) -> ArchivalTab:
+def build(api: MemGPT, exposure: Exposure) -> ArchivalTab:
     with gr.Row():
         query = gr.Textbox(label="Search archival memory", placeholder="words or a question", scale=4)
         search = gr.Button("Search", variant="primary", scale=1)
@@ -75,34 +71,23 @@ def build(runtime: Runtime, exposure: Exposure) -> ArchivalTab:
                        load, load_report, sources, source_pick, attach, detach, status)
 
 
-def _archival(runtime: Runtime, current: int | None) -> ArchivalMemory:
-    agent = load_agent(runtime, current)
-    if agent.embedder is None:
-        raise gr.Error("This agent's embedder is not available (check the Config tab and its API key).")
-    try:
-        return ArchivalMemory(runtime.store, agent.row.id, agent.embedder)
-    except MemGPTError as e:
-        raise gr.Error(str(e)) from e
-
-
-def source_rows(runtime: Runtime, current: int | None):
-    attached = {s.id for s in sources_store.attached(runtime.store, current)} if current is not None else set()
+def source_rows(api: MemGPT, current: int | None):
+    attached = {s.id for s in api.attached_sources(current)} if current is not None else set()
     rows = [
-        [s.name, passages_store.count_for_source(runtime.store, s.id), f"{s.embedding_model} ({s.embedding_dim}-d)",
-         "yes" if s.id in attached else ""]
-        for s in sources_store.list_all(runtime.store)
+        [s.name, s.passages, f"{s.embedding_model} ({s.embedding_dim}-d)", "yes" if s.id in attached else ""]
+        for s in api.list_sources()
     ]
     return rows, gr.Dropdown(choices=[r[0] for r in rows])
 
 
-def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) -> None:
+def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) -> None:
     def on_search(query, current):
-        archival = _archival(runtime, current)
+        agent = need_agent(current)
         try:
-            found = archival.search(query or "", 0)
+            found = api.search_archival(agent, query or "")
             hits = list(found.hits)
             for page in range(1, min(found.last, 3) + 1):  # show up to 20 results
-                hits += archival.search(query or "", page).hits
+                hits += api.search_archival(agent, query or "", page=page).hits
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         rows = [[i, round(h.score, 4), h.passage.id, h.passage.source_name or "(agent)", h.passage.text]
@@ -116,9 +101,7 @@ def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State, exposure: Expos
         if not text or not text.strip():
             raise gr.Error("Write the passage first.")
         try:
-            archival = _archival(runtime, current)
-            with runtime.store.hold_agent(archival.agent_id):
-                ids = archival.insert(text)
+            ids = api.insert_archival(need_agent(current), text)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         return "", f"Inserted as passage{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}."
@@ -129,8 +112,7 @@ def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State, exposure: Expos
         if not passage_id:
             raise gr.Error("Give the id of the passage to delete.")
         try:
-            with runtime.store.hold_agent(need_agent(current)):
-                passages_store.delete(runtime.store, int(passage_id), agent_id=need_agent(current))
+            api.delete_archival(need_agent(current), int(passage_id))
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         return f"Deleted passage {int(passage_id)}."
@@ -152,14 +134,12 @@ def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State, exposure: Expos
             raise gr.Error(str(e)) from e
         if not (name or "").strip():
             raise gr.Error("Name the data source.")
-        agent = load_agent(runtime, current)
-        if agent.embedder is None:
-            raise gr.Error("This agent's embedder is not available, so nothing can be embedded.")
+        agent = row(api, current)
         try:
-            report = load_into_source(runtime, name.strip(), uploads, folder, agent.embedder, progress)
+            report = load_into_source(api, name.strip(), uploads, folder, agent.embedding, progress)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
-        rows, pick = source_rows(runtime, current)
+        rows, pick = source_rows(api, current)
         return report, rows, pick
 
     tab.load.click(on_load, [tab.files, tab.directory, tab.source_name, agent_id],
@@ -170,14 +150,14 @@ def wire(runtime: Runtime, tab: ArchivalTab, agent_id: gr.State, exposure: Expos
             if not name:
                 raise gr.Error("Pick a source.")
             try:
-                set_source_attached(runtime.store, need_agent(current), name, attach)
+                (api.attach if attach else api.detach)(need_agent(current), name)
             except MemGPTError as e:
                 raise gr.Error(str(e)) from e
-            rows, _ = source_rows(runtime, current)
+            rows, _ = source_rows(api, current)
             return rows, f"{'Attached' if attach else 'Detached'} {name}."
 
         return run
 
     tab.attach.click(attach_or_detach(True), [tab.source_pick, agent_id], [tab.sources, tab.status])
     tab.detach.click(attach_or_detach(False), [tab.source_pick, agent_id], [tab.sources, tab.status])
-    agent_id.change(lambda c: source_rows(runtime, c), [agent_id], [tab.sources, tab.source_pick])
+    agent_id.change(lambda c: source_rows(api, c), [agent_id], [tab.sources, tab.source_pick])

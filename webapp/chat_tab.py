@@ -7,12 +7,10 @@ import dataclasses
 import gradio as gr
 
 from engine import config as config_mod
-from engine.agents import create_agent, list_agents
+from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig
-from engine.context import in_context_rows
 from engine.errors import MemGPTError
 from engine.events import Event
-from engine.runtime import Runtime
 from webapp.common import describe_models, load_agent, row
 from webapp.render import apply_event, status_line, stored_to_messages
 
@@ -51,18 +49,18 @@ class ChatTab:
     status: gr.Markdown
 
 
-def agent_names(runtime: Runtime) -> list[str]:
-    return [a.name for a in list_agents(runtime.store)]
+def agent_names(api: MemGPT) -> list[str]:
+    return [a.name for a in api.list_agents()]
 
 
-def build(runtime: Runtime) -> ChatTab:
-    settings = runtime.settings
-    library = runtime.library
+def build(api: MemGPT) -> ChatTab:
+    settings = api.settings
+    library = api.library
     with gr.Row():
-        agent = gr.Dropdown(agent_names(runtime), label="Agent", value=None, scale=3, allow_custom_value=False)
+        agent = gr.Dropdown(agent_names(api), label="Agent", value=None, scale=3, allow_custom_value=False)
         refresh = gr.Button("↻ Refresh list", scale=1)
     header = gr.Markdown("Pick an agent, or create one below.")
-    with gr.Accordion("New agent", open=not agent_names(runtime)):
+    with gr.Accordion("New agent", open=not agent_names(api)):
         with gr.Row():
             new_name = gr.Textbox(label="Name", placeholder="e.g. Sam")
             preset = gr.Dropdown(library.preset_names(), value=settings.default_preset, label="Preset")
@@ -99,10 +97,10 @@ def build(runtime: Runtime) -> ChatTab:
                    summarize, warn, edit_text, rethink, rewrite, status)
 
 
-def current_defaults(runtime: Runtime) -> list:
+def current_defaults(api: MemGPT) -> list:
     """Agent choices and new-agent defaults as saved now (the Config tab may have changed them)."""
-    s = runtime.settings
-    return [gr.Dropdown(choices=agent_names(runtime)), s.default_preset, s.default_persona, s.default_human,
+    s = api.settings
+    return [gr.Dropdown(choices=agent_names(api)), s.default_preset, s.default_persona, s.default_human,
             s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.embedding.endpoint_type, s.embedding.model,
             s.embedding.dim, s.embedding.endpoint or ""]
 
@@ -112,51 +110,47 @@ def default_components(tab: ChatTab) -> list:
             tab.embed_model, tab.embed_dim, tab.embed_endpoint]
 
 
-def _totals(runtime: Runtime, agent_id: int) -> str:
-    from engine.store.agents import usage_totals
-
-    calls, prompt, completion = usage_totals(runtime.store, agent_id)
+def _totals(api: MemGPT, agent_id: int) -> str:
+    calls, prompt, completion = api.usage(agent_id)
     return f"All time: {calls} LLM calls, {prompt:,} prompt + {completion:,} completion tokens."
 
 
-def _history(runtime: Runtime, agent_id: int) -> list[dict]:
-    return stored_to_messages(in_context_rows(runtime.store, agent_id))
+def _history(api: MemGPT, agent_id: int) -> list[dict]:
+    return stored_to_messages(api.messages(agent_id))
 
 
-def wire(runtime: Runtime, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
+def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
     """`agent_changed(event)` chains the other tabs' refreshes after the agent changes."""
 
     def on_pick(name):
         if not name:
             return None, [], "Pick an agent, or create one below.", ""
         try:
-            from engine.agents import get_agent
-
-            picked = get_agent(runtime.store, name)
+            picked = api.get_agent(name)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
-        load_agent(runtime, picked.id)  # writes the boot messages of a new agent
-        return picked.id, _history(runtime, picked.id), describe_models(picked), _totals(runtime, picked.id)
+        load_agent(api, picked.id)  # writes the boot messages of a new agent
+        return picked.id, _history(api, picked.id), describe_models(picked), _totals(api, picked.id)
 
     agent_changed(tab.agent.change(on_pick, [tab.agent], [agent_id, tab.chatbot, tab.header, tab.status]))
-    tab.refresh.click(lambda current: gr.Dropdown(choices=agent_names(runtime), value=current), [tab.agent], [tab.agent])
+    tab.refresh.click(lambda current: gr.Dropdown(choices=agent_names(api), value=current), [tab.agent], [tab.agent])
 
     def on_create(name, preset, persona, human, provider, model, endpoint, embedder, embed_model, embed_dim,
                   embed_endpoint):
         try:
-            saved = runtime.settings.llm  # wrapper, grammar and window follow the Config tab
+            saved = api.settings.llm  # wrapper, grammar and window follow the Config tab
             llm = LLMConfig(endpoint_type=provider, model=model.strip(), endpoint=endpoint.strip() or None,
                             context_window=saved.context_window, wrapper=saved.wrapper, grammar=saved.grammar)
             embedding = EmbeddingConfig(endpoint_type=embedder, model=embed_model.strip(), dim=int(embed_dim or 0),
                                         endpoint=embed_endpoint.strip() or None)
             if embedding.dim <= 0:
                 raise MemGPTError("The embedding dimension must be a positive number.")
-            created = create_agent(runtime.store, runtime.settings, runtime.library, runtime.registry, name or "",
-                                   preset=preset, persona=persona, human=human, llm=llm, embedding=embedding)
+            created = api.create_agent(name or "", preset=preset, persona=persona, human=human, llm=llm,
+                                       embedding=embedding)
         except (MemGPTError, ValueError) as e:
             raise gr.Error(str(e)) from e
         gr.Info(f"Created {created.name}.")
-        return gr.Dropdown(choices=agent_names(runtime), value=created.name), ""
+        return gr.Dropdown(choices=agent_names(api), value=created.name), ""
 
     tab.create.click(
         on_create,
@@ -190,14 +184,14 @@ def wire(runtime: Runtime, tab: ChatTab, agent_id: gr.State, agent_changed) -> N
             if line:
                 notes = [line]
             yield history, " · ".join(notes)
-        yield history, " · ".join(notes + [_totals(runtime, current)])
+        yield history, " · ".join(notes + [_totals(api, current)])
 
     def on_send(text, history, current):
-        agent = load_agent(runtime, current)
+        agent = load_agent(api, current)
         if not text or not text.strip():
             yield history, "Type a message first.", text
             return
-        if runtime.store.agent_lock(agent.row.id).locked():
+        if agent.busy:
             # Waiting here would hold one of the server's few workers for a whole turn;
             # enough such waits and every other agent stalls. The text stays in the box.
             yield history, "This agent is answering another message (another tab?); send again once it has.", text
@@ -215,14 +209,14 @@ def wire(runtime: Runtime, tab: ChatTab, agent_id: gr.State, agent_changed) -> N
 
     def operation(name):
         def run(history, current):
-            agent = load_agent(runtime, current)
+            agent = load_agent(api, current)
             try:
                 events = {"retry": agent.retry, "heartbeat": agent.heartbeat, "summarize": agent.summarize_now,
                           "warn": agent.memory_warning}[name]()
                 if name == "retry":
-                    history = _history(runtime, current)  # what is retried is taken back first
+                    history = _history(api, current)  # what is retried is taken back first
                     first = next(events, None)
-                    history = _history(runtime, current)[:-1] if first is not None else history
+                    history = _history(api, current)[:-1] if first is not None else history
                     events = _chain([first] if first is not None else [], events)
                 yield from stream(events, history or [], current)
             except MemGPTError as e:
@@ -235,22 +229,22 @@ def wire(runtime: Runtime, tab: ChatTab, agent_id: gr.State, agent_changed) -> N
         agent_changed(button.click(operation(name), [tab.chatbot, agent_id], [tab.chatbot, tab.status]))
 
     def on_pop(current):
-        agent = load_agent(runtime, current)
+        agent = load_agent(api, current)
         removed = agent.pop(1)
-        return _history(runtime, current), f"Removed {len(removed)} message(s) from the conversation."
+        return _history(api, current), f"Removed {len(removed)} message(s) from the conversation."
 
     agent_changed(tab.pop.click(on_pop, [agent_id], [tab.chatbot, tab.status]))
 
     def edit(kind):
         def run(text, current):
-            agent = load_agent(runtime, current)
+            agent = load_agent(api, current)
             if not text or not text.strip():
                 raise gr.Error("Write the new text first.")
             try:
                 (agent.rethink if kind == "rethink" else agent.rewrite)(text.strip())
             except MemGPTError as e:
                 raise gr.Error(str(e)) from e
-            return _history(runtime, current), "", f"Last reply {'rethought' if kind == 'rethink' else 'rewritten'}."
+            return _history(api, current), "", f"Last reply {'rethought' if kind == 'rethink' else 'rewritten'}."
 
         return run
 
@@ -263,5 +257,5 @@ def _chain(first: list[Event], rest):
     yield from rest
 
 
-def header_for(runtime: Runtime, agent_id: int | None) -> str:
-    return describe_models(row(runtime, agent_id)) if agent_id is not None else ""
+def header_for(api: MemGPT, agent_id: int | None) -> str:
+    return describe_models(row(api, agent_id)) if agent_id is not None else ""

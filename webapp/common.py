@@ -5,10 +5,8 @@ from __future__ import annotations
 import gradio as gr
 
 from engine.agent import Agent
-from engine.agents import get_agent
+from engine.api import AgentInfo, MemGPT
 from engine.errors import MemGPTError
-from engine.runtime import Runtime
-from engine.store.agents import AgentRow
 
 
 def need_agent(agent_id: int | None) -> int:
@@ -17,28 +15,24 @@ def need_agent(agent_id: int | None) -> int:
     return agent_id
 
 
-def load_agent(runtime: Runtime, agent_id: int | None) -> Agent:
+def load_agent(api: MemGPT, agent_id: int | None) -> Agent:
     """The agent for this request; loading is cheap (models are shared per process)."""
     try:
-        return Agent.load(runtime, need_agent(agent_id))
+        return api.open_agent(need_agent(agent_id))
     except MemGPTError as e:
         raise gr.Error(str(e)) from e
 
 
-def row(runtime: Runtime, agent_id: int | None) -> AgentRow:
+def row(api: MemGPT, agent_id: int | None) -> AgentInfo:
     try:
-        return get_agent(runtime.store, need_agent(agent_id))
+        return api.get_agent(need_agent(agent_id))
     except MemGPTError as e:
         raise gr.Error(str(e)) from e
 
 
-def describe_models(agent: AgentRow) -> str:
+def describe_models(agent: AgentInfo) -> str:
     """Which model and embedder answer, for the header (never a key)."""
-    llm = agent.llm_config
-    where = llm.get("endpoint_type", "?")
-    if llm.get("endpoint"):
-        where += f" at {llm['endpoint']}"
-    emb = agent.embedding_config
-    emb_where = emb.get("endpoint_type", "?")
-    return (f"**{agent.name}** · model **{llm.get('model', '?')}** ({where}) · "
-            f"embedder **{agent.embedding_model}** ({agent.embedding_dim}-d, {emb_where})")
+    llm, emb = agent.llm, agent.embedding
+    where = llm.endpoint_type + (f" at {llm.endpoint}" if llm.endpoint else "")
+    return (f"**{agent.name}** · model **{llm.model}** ({where}) · "
+            f"embedder **{emb.model}** ({emb.dim}-d, {emb.endpoint_type})")

@@ -7,9 +7,9 @@ import dataclasses
 import gradio as gr
 
 from engine import secrets
+from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig, save_settings
 from engine.errors import MemGPTError
-from engine.runtime import Runtime
 from webapp.chat_tab import EMBEDDERS, PROVIDERS
 
 KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}
@@ -52,9 +52,9 @@ def key_status() -> str:
     return "API keys (never shown):\n" + "\n".join(lines)
 
 
-def build(runtime: Runtime) -> ConfigTab:
-    s = runtime.settings
-    library = runtime.library
+def build(api: MemGPT) -> ConfigTab:
+    s = api.settings
+    library = api.library
     gr.Markdown("Settings for **new** agents and for connection tests; saved in the data home's config.yaml.")
     with gr.Row():
         provider = gr.Dropdown(PROVIDERS, value=s.llm.endpoint_type, label="LLM provider")
@@ -122,9 +122,9 @@ def _complete_once(llm):
         return done.value
 
 
-def current_values(runtime: Runtime) -> list:
+def current_values(api: MemGPT) -> list:
     """The saved settings, for each page load (values baked in at build time would go stale)."""
-    s = runtime.settings
+    s = api.settings
     return [s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.llm.context_window, s.llm.wrapper,
             bool(s.llm.grammar), "",
             key_status(), s.embedding.endpoint_type, s.embedding.model, s.embedding.dim, s.embedding.endpoint or "",
@@ -137,10 +137,10 @@ def value_components(tab: ConfigTab) -> list:
             tab.embedder, tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
 
 
-def save_config(runtime: Runtime, provider, model, endpoint, window, wrapper, grammar, key, embedder, embed_model,
+def save_config(api: MemGPT, provider, model, endpoint, window, wrapper, grammar, key, embedder, embed_model,
                 embed_dim, embed_endpoint, preset, persona, human):
     """The Save button: settings to config.yaml, a typed key to secrets.yaml bound to the URLs typed with it."""
-    s = runtime.settings
+    s = api.settings
     if not (model or "").strip():
         raise gr.Error("Give a model name.")
     if not embed_dim or int(embed_dim) <= 0:
@@ -159,7 +159,7 @@ def save_config(runtime: Runtime, provider, model, endpoint, window, wrapper, gr
     return "", key_status(), "Settings saved." + note
 
 
-def test_connection(runtime: Runtime, provider, model, endpoint, window, wrapper, grammar, key, *rest):
+def test_connection(api: MemGPT, provider, model, endpoint, window, wrapper, grammar, key, *rest):
     """The Test button: one short call to the typed endpoint, with the typed key if any."""
     from engine.llm.providers import make_provider
 
@@ -175,21 +175,21 @@ def test_connection(runtime: Runtime, provider, model, endpoint, window, wrapper
         return "", key_status(), f"❌ **Connection failed:** {type(e).__name__}: {e}"
     note = ""
     if typed and provider in KEY_FOR:
-        note = _save_key(runtime.settings.home, KEY_FOR[provider], typed, [_key_url(provider, config.endpoint)])
+        note = _save_key(api.settings.home, KEY_FOR[provider], typed, [_key_url(provider, config.endpoint)])
     text = (reply.content or "").strip()[:200]
     return "", key_status(), f"✅ **Connected** to {reply.model or llm.model}. It said: {text or '(nothing)'}" + note
 
 
-def wire(runtime: Runtime, tab: ConfigTab) -> None:
+def wire(api: MemGPT, tab: ConfigTab) -> None:
     inputs = [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.grammar, tab.api_key,
               tab.embedder,
               tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
 
     def on_save(*values):
-        return save_config(runtime, *values)
+        return save_config(api, *values)
 
     def on_test(*values):
-        return test_connection(runtime, *values)
+        return test_connection(api, *values)
 
     tab.save.click(on_save, inputs, [tab.api_key, tab.key_state, tab.result])
     tab.test.click(on_test, inputs, [tab.api_key, tab.key_state, tab.result])

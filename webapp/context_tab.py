@@ -8,8 +8,8 @@ import json
 
 import gradio as gr
 
+from engine.api import MemGPT
 from engine.context import PARTS
-from engine.runtime import Runtime
 from webapp.common import load_agent
 
 COLOURS = {
@@ -67,7 +67,7 @@ def raw_text(ctx) -> str:
     return "\n\n".join(parts)
 
 
-def build(runtime: Runtime) -> ContextTab:
+def build(api: MemGPT) -> ContextTab:
     bar = gr.HTML()
     table = gr.Dataframe(headers=["part", "tokens"], interactive=False, label="Tokens per part")
     with gr.Row():
@@ -78,19 +78,19 @@ def build(runtime: Runtime) -> ContextTab:
     return ContextTab(bar, table, refresh, show_raw, raw)
 
 
-def measure(runtime: Runtime, current: int | None):
+def measure(api: MemGPT, current: int | None):
     if current is None:
         return "<p>Pick an agent to see its context window.</p>", []
-    ctx = load_agent(runtime, current).context()
+    ctx = load_agent(api, current).context()
     rows = [[LABELS[p], ctx.breakdown[p]] for p in PARTS] + [["Free", max(0, ctx.free)], ["Window", ctx.window]]
     return stacked_bar(ctx.breakdown, ctx.window), rows
 
 
-def wire(runtime: Runtime, tab: ContextTab, agent_id: gr.State) -> None:
-    agent_id.change(lambda c: measure(runtime, c), [agent_id], [tab.bar, tab.table])
-    tab.refresh.click(lambda c: measure(runtime, c), [agent_id], [tab.bar, tab.table])
+def wire(api: MemGPT, tab: ContextTab, agent_id: gr.State) -> None:
+    agent_id.change(lambda c: measure(api, c), [agent_id], [tab.bar, tab.table])
+    tab.refresh.click(lambda c: measure(api, c), [agent_id], [tab.bar, tab.table])
 
     def raw_prompt(current):
-        return gr.Textbox(value=raw_text(load_agent(runtime, current).context()), visible=True)
+        return gr.Textbox(value=raw_text(load_agent(api, current).context()), visible=True)
 
     tab.show_raw.click(raw_prompt, [agent_id], [tab.raw])

@@ -13,7 +13,7 @@ handlers, from this one object, not by what the page shows:
   then the field is not offered at all. Roots come from the command line or the
   environment only: config.yaml is not proof of the operator's intent, since the
   Config tab can rewrite it.
-- The data home is never readable, whatever the roots (engine/store/live.py also
+- The data home is never readable, whatever the roots (the store's live-file guard also
   refuses it to every loader, because reading the live database drops its locks).
 """
 
@@ -43,7 +43,7 @@ class Exposure:
     home: Path | None = None
 
     @classmethod
-    def build(cls, *, exposed: bool, roots: list[str] | None, home: Path, env=None) -> "Exposure":
+    def build(cls, *, exposed: bool, roots: list[str] | None, home: Path, env=None) -> Exposure:
         """The policy for a server; a ConfigError for a root that cannot be used."""
         env = os.environ if env is None else env
         given = list(roots or [])

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.loaders import ingest, read_directory, read_file
-from engine.runtime import Runtime
+from engine.api import MemGPT
+from engine.config import EmbeddingConfig
+from engine.loaders import Item, read_directory, read_file
 
 
-def load_into_source(runtime: Runtime, name: str, paths: list[Path], directory: Path | None, embedder,
+def load_into_source(api: MemGPT, name: str, paths: list[Path], directory: Path | None, embedding: EmbeddingConfig,
                      progress) -> str:
     """Read, chunk, embed and store; returns a Markdown report of what loaded and what was skipped.
 
     `paths` and `directory` were checked by the caller (webapp/exposure.py).
     """
-    items = []
+    items: list[Item] = []
     for path in paths:
         items.extend(read_file(Path(path), name=Path(path).name))
     if directory:
@@ -23,8 +24,9 @@ def load_into_source(runtime: Runtime, name: str, paths: list[Path], directory: 
     def on_progress(done, total, message):
         progress((done, total) if total else None, desc=message)
 
-    report = ingest(runtime.store, name, items, embedder, on_progress=on_progress,
-                    max_concurrency=1 if getattr(embedder, "name", "") == "all-MiniLM-L6-v2" else 2)
+    # The in-process MiniLM gains nothing from a second thread; a server does.
+    report = api.load(name, items, embedding=embedding, on_progress=on_progress,
+                      max_concurrency=1 if embedding.endpoint_type == "local" else 2)
     lines = [f"**{report.summary()}**"]
     for skipped in report.skipped:
         lines.append(f"- skipped {Path(str(skipped.what)).name}: {skipped.reason}")

@@ -7,10 +7,8 @@ import difflib
 
 import gradio as gr
 
+from engine.api import MemGPT
 from engine.errors import MemGPTError
-from engine.memory import CoreMemory, RecallMemory
-from engine.runtime import Runtime
-from engine.store import passages as passages_store
 from webapp.common import need_agent
 
 HISTORY_COLUMNS = ["edit", "when (UTC)", "block", "who", "cause", "chars before → after"]
@@ -37,14 +35,14 @@ def counter(text: str, limit: int) -> str:
     return f"{used}/{limit} characters {mark}".strip()
 
 
-def history_rows(core: CoreMemory) -> list[list]:
+def history_rows(edits) -> list[list]:
     return [
         [e.id, e.created_at[:19].replace("T", " "), e.label, e.actor, e.cause, f"{len(e.old_value)} → {len(e.new_value)}"]
-        for e in core.history()
+        for e in edits
     ]
 
 
-def build(runtime: Runtime, agent_id: gr.State) -> MemoryTab:
+def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
     version = gr.State(0)
     with gr.Row():
         counts = gr.Markdown()
@@ -55,29 +53,29 @@ def build(runtime: Runtime, agent_id: gr.State) -> MemoryTab:
         if current is None:
             gr.Markdown("Pick an agent in the Chat tab to see its memory.")
             return
-        for block in CoreMemory(runtime.store, current).blocks():
+        for block in api.get_core_memory(current):
             with gr.Group():
                 box = gr.Textbox(value=block.value, label=f"{block.label}", lines=6, max_lines=20, interactive=True,
                                  elem_id=f"block-{block.label}")
+                base = gr.State(block.value)  # what the box was loaded with: a save is refused if the block moved on
                 with gr.Row():
                     count = gr.Markdown(counter(block.value, block.limit), elem_id=f"count-{block.label}")
                     save = gr.Button(f"Save {block.label}", scale=0, size="sm")
                 box.change(lambda text, limit=block.limit: counter(text, limit), [box], [count], queue=False,
                           show_progress="hidden")
 
-                def on_save(text, current, label=block.label, limit=block.limit):
+                def on_save(text, shown, current, label=block.label, limit=block.limit):
                     try:
-                        with runtime.store.hold_agent(need_agent(current)):
-                            saved = CoreMemory(runtime.store, current).set(label, text, actor="user",
-                                                                           cause="edited in the UI")
+                        saved = api.update_core_memory(need_agent(current), label, text, cause="edited in the UI",
+                                                       expected=shown)
                     except MemGPTError as e:
-                        # A warning, not gr.Error: an error would blank the history beside it.
+                        # A warning, not gr.Error: an error would blank the history beside it. The text stays.
                         gr.Warning(str(e))
-                        return f"{counter(text, limit)} · not saved", gr.skip(), gr.skip()
+                        return f"{counter(text, limit)} · not saved", gr.skip(), gr.skip(), gr.skip()
                     gr.Info(f"Saved {label}.")
-                    return counter(saved.value, saved.limit), *summary(runtime, current)
+                    return counter(saved.value, saved.limit), *summary(api, current), saved.value
 
-                save.click(on_save, [box, agent_id], [count, counts, history])
+                save.click(on_save, [box, base, agent_id], [count, counts, history, base])
 
     gr.Markdown("### Edit history")
     history = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, label="Edits, newest first", wrap=True)
@@ -88,35 +86,32 @@ def build(runtime: Runtime, agent_id: gr.State) -> MemoryTab:
     with gr.Accordion("Apply a persona or human template", open=False):
         with gr.Row():
             template_kind = gr.Radio(["personas", "humans"], value="personas", label="Template kind")
-            template = gr.Dropdown(runtime.library.names("personas"), label="Template")
+            template = gr.Dropdown(api.library.names("personas"), label="Template")
             template_block = gr.Textbox(value="persona", label="Into block")
             apply_template = gr.Button("Apply")
     return MemoryTab(version, counts, refresh, history, edit_id, diff, revert, template_kind, template, template_block,
                      apply_template)
 
 
-def summary(runtime: Runtime, current: int | None):
+def summary(api: MemGPT, current: int | None):
     if current is None:
         return "", []
-    core = CoreMemory(runtime.store, current)
-    recall = RecallMemory(runtime.store, current).count()
-    archival = passages_store.count_for_agent(runtime.store, current)
+    recall = api.recall_count(current)
+    archival = api.archival_count(current)
     return (f"Recall memory: **{recall}** messages · Archival memory: **{archival}** passages",
-            history_rows(core))
+            history_rows(api.memory_history(current)))
 
 
-def wire(runtime: Runtime, tab: MemoryTab, agent_id: gr.State) -> None:
+def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
     refresh_outputs = [tab.counts, tab.history]
-    agent_id.change(lambda current: summary(runtime, current), [agent_id], refresh_outputs)
-    tab.refresh.click(lambda current: summary(runtime, current), [agent_id], refresh_outputs)
+    agent_id.change(lambda current: summary(api, current), [agent_id], refresh_outputs)
+    tab.refresh.click(lambda current: summary(api, current), [agent_id], refresh_outputs)
 
     def show_diff(edit_number, current):
         if not edit_number:
             return ""
-        from engine.store import blocks as blocks_store
-
         try:
-            edit = blocks_store.get_edit(runtime.store, need_agent(current), int(edit_number))
+            edit = api.memory_edit(need_agent(current), int(edit_number))
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         lines = difflib.unified_diff(edit.old_value.splitlines(), edit.new_value.splitlines(),
@@ -135,17 +130,16 @@ def wire(runtime: Runtime, tab: MemoryTab, agent_id: gr.State) -> None:
         if not edit_number:
             raise gr.Error("Pick an edit to revert (click its row or type its number).")
         try:
-            with runtime.store.hold_agent(need_agent(current)):
-                block = CoreMemory(runtime.store, current).revert(int(edit_number), actor="user")
+            block = api.revert(need_agent(current), int(edit_number))
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         gr.Info(f"Reverted edit #{int(edit_number)} on {block.label}.")
-        return *summary(runtime, current), version + 1
+        return *summary(api, current), version + 1
 
     tab.revert.click(on_revert, [tab.edit_id, agent_id, tab.version], [*refresh_outputs, tab.version])
 
     def on_kind(kind):
-        return gr.Dropdown(choices=runtime.library.names(kind), value=None), "persona" if kind == "personas" else "human"
+        return gr.Dropdown(choices=api.library.names(kind), value=None), "persona" if kind == "personas" else "human"
 
     tab.template_kind.change(on_kind, [tab.template_kind], [tab.template, tab.template_block])
 
@@ -153,13 +147,12 @@ def wire(runtime: Runtime, tab: MemoryTab, agent_id: gr.State) -> None:
         if not name:
             raise gr.Error("Pick a template.")
         try:
-            text = runtime.library.text(kind, name)
-            with runtime.store.hold_agent(need_agent(current)):
-                CoreMemory(runtime.store, current).set(label.strip(), text, actor="user", cause=f"template {name!r}")
+            text = api.library.text(kind, name)
+            api.update_core_memory(need_agent(current), label.strip(), text, cause=f"template {name!r}")
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         gr.Info(f"Applied {name} to {label}.")
-        return *summary(runtime, current), version + 1
+        return *summary(api, current), version + 1
 
     tab.apply_template.click(on_apply, [tab.template_kind, tab.template, tab.template_block, agent_id, tab.version],
                              [*refresh_outputs, tab.version])

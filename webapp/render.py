@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from engine import system
+from engine.api import Message
 from engine.events import (
     AssistantMessage,
     Error,
@@ -24,7 +25,6 @@ from engine.events import (
     Usage,
     UserMessage,
 )
-from engine.store.messages import Message
 
 ChatMessage = dict[str, Any]
 
@@ -103,15 +103,15 @@ def stored_to_messages(rows: list[Message]) -> list[ChatMessage]:
     """A conversation read back from the store, shown as it was when it happened."""
     out: list[ChatMessage] = []
     for row in rows:
-        payload = system.unpack(row.content)
+        payload = system.unpack(row.content) or {}
         if row.role == "system":
             continue
         if row.role == "user":
-            kind = (payload or {}).get("type")
+            kind = payload.get("type")
             if kind == "user_message":
                 out.append({"role": "user", "content": str(payload.get("message", ""))})
             elif row.name == "summary":
-                out.append(_box("🗜️ Summary of earlier messages", row.text or str((payload or {}).get("message", ""))))
+                out.append(_box("🗜️ Summary of earlier messages", row.text or str(payload.get("message", ""))))
             elif kind == "system_alert":
                 out.append(_box("⚠️ System alert", str(payload.get("message", ""))))
             continue  # heartbeats and logins are plumbing

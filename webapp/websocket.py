@@ -36,12 +36,14 @@ import logging
 import signal
 import threading
 from collections import deque
-from typing import Any, Callable, Iterable, Protocol
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 # Module level on purpose: FastAPI resolves the endpoint's annotations by name.
 from fastapi import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.events import AssistantMessage, Error, Event, SystemAlert, Thought, ToolCall, ToolResult
@@ -218,8 +220,8 @@ def preview(raw: str, limit: int = 80) -> str:
 class Session:
     """One connection: the protocol state machine, fed by its reader through a bounded queue."""
 
-    def __init__(self, runtime: Runtime, interface: WebSocketInterface, lanes: AgentLanes, client: Client):
-        self.runtime = runtime
+    def __init__(self, api: MemGPT, interface: WebSocketInterface, lanes: AgentLanes, client: Client):
+        self.api = api
         self.interface = interface
         self.lanes = lanes
         self.client = client
@@ -286,9 +288,7 @@ class Session:
             if name == "create_agent":
                 agent = await asyncio.to_thread(self._create, data.get("config") or {})
             elif name == "load_agent":
-                from engine.agents import get_agent
-
-                agent = await asyncio.to_thread(get_agent, self.runtime.store, str(data.get("name", "")))
+                agent = await asyncio.to_thread(self.api.get_agent, str(data.get("name", "")))
             else:
                 return await self.error(f"Unknown command {name!r}; use 'create_agent' or 'load_agent'.")
         except (MemGPTError, ValueError, TypeError) as e:
@@ -298,11 +298,9 @@ class Session:
         await self.send({"type": "command_response", "status": "OK"})
 
     def _create(self, config: dict[str, Any]):
-        from engine.agents import create_agent
-
         if not isinstance(config, dict):
             raise ValueError("'config' must be an object.")
-        s = self.runtime.settings
+        s = self.api.settings
         llm = LLMConfig(
             endpoint_type=config.get("model_endpoint_type", s.llm.endpoint_type),
             model=config.get("model", s.llm.model),
@@ -316,10 +314,9 @@ class Session:
             dim=int(config.get("embedding_dim", s.embedding.dim)),
             endpoint=config.get("embedding_endpoint", s.embedding.endpoint),
         )
-        return create_agent(
-            self.runtime.store, s, self.runtime.library, self.runtime.registry, str(config.get("name", "")),
-            preset=config.get("preset"), persona=config.get("persona"), human=config.get("human"),
-            llm=llm, embedding=embedding,
+        return self.api.create_agent(
+            str(config.get("name", "")), preset=config.get("preset"), persona=config.get("persona"),
+            human=config.get("human"), llm=llm, embedding=embedding,
         )
 
     async def user_message(self, data: dict[str, Any]) -> None:
@@ -333,23 +330,21 @@ class Session:
             return await self.error(f"The message is {len(message)} characters long; the limit is {MAX_MESSAGE_CHARS}.")
         agent_id = self.agent_id
         if name:
-            from engine.agents import get_agent
-
             try:
-                agent_id = (await asyncio.to_thread(get_agent, self.runtime.store, str(name))).id
+                agent_id = (await asyncio.to_thread(self.api.get_agent, str(name))).id
             except MemGPTError as e:
                 return await self.error(str(e))
+        if agent_id is None:  # checked above; this tells the type checker
+            return await self.error("No agent chosen.")
         if agent_id != self.agent_id or self.client not in self.interface.clients(agent_id):
             self.agent_id = agent_id
             self.interface.register(agent_id, self.client)
-        runtime = self.runtime
+        api = self.api
 
         def events() -> Iterable[Event]:
-            from engine.agent import Agent
-
             # Loaded by id on the step's own thread: a rename, or a new agent taking the
             # old name, cannot redirect a message already accepted for this agent.
-            return Agent.load(runtime, agent_id).step(message)
+            return api.stream(agent_id, message)
 
         await self.lanes.run(agent_id, events)
 
@@ -364,7 +359,7 @@ async def _deny(websocket: WebSocket, status: int, text: str, headers: dict[str,
         await websocket.close(code=4000 + status, reason=text[:120])
 
 
-def add_route(app, runtime: Runtime, credentials: tuple[str, str] | None, cookie_check=None,
+def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | None, cookie_check=None,
               path: str = "/ws", guard: LoginGuard | None = None) -> WebSocketInterface:
     """Mount the endpoint on a FastAPI/Starlette app; returns its interface (for tests).
 
@@ -372,6 +367,7 @@ def add_route(app, runtime: Runtime, credentials: tuple[str, str] | None, cookie
     shared with it when both run on one server), so the socket is no side door
     for guessing the password.
     """
+    api = runtime if isinstance(runtime, MemGPT) else MemGPT(runtime=runtime)
     interface = WebSocketInterface()
     lanes = AgentLanes(interface)
     if credentials is not None and guard is None:
@@ -381,16 +377,16 @@ def add_route(app, runtime: Runtime, credentials: tuple[str, str] | None, cookie
         if credentials is not None:
             allowed = cookie_check is not None and cookie_check(websocket.cookies)
             pair = None if allowed else basic_credentials(websocket.headers.get("authorization"))
-            if pair is not None:
+            if pair is not None and guard is not None:
                 try:
                     allowed = guard.verify(*pair)
                 except HTTPException as e:
-                    return await _deny(websocket, e.status_code, str(e.detail), e.headers)
+                    return await _deny(websocket, e.status_code, str(e.detail), dict(e.headers or {}))
             if not allowed:
                 return await _deny(websocket, 401, "Login required: send Basic auth or the web login's cookie.",
                                    {"WWW-Authenticate": 'Basic realm="memgpt"'})
         await websocket.accept()
-        session = Session(runtime, interface, lanes, websocket)
+        session = Session(api, interface, lanes, websocket)
         worker = asyncio.create_task(session.work())
         try:
             await session.read(websocket)

@@ -27,7 +27,7 @@ def show(frame: dict) -> bool:
     """Print one frame; True when the exchange is over."""
     kind = frame.get("type")
     if kind == "agent_response":
-        print(PREFIX.get(frame.get("message_type"), "") + str(frame.get("message", "")))
+        print(PREFIX.get(str(frame.get("message_type")), "") + str(frame.get("message", "")))
     elif kind in ("agent_response_error", "server_error"):
         print(f"error: {frame.get('message')}")
         return kind == "server_error"

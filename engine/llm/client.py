@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import os
 import re
+from typing import Any
 
 import httpx2
 import openai
@@ -127,7 +128,7 @@ def make_client(
     typed together); without it, only a key bound to the endpoint is sent.
     """
     own_key = (api_key or "").strip() or None
-    common = dict(timeout=timeout, max_retries=max_retries, http_client=_http_client(timeout))
+    common: dict[str, Any] = dict(timeout=timeout, max_retries=max_retries, http_client=_http_client(timeout))
     if endpoint_type == "azure":
         if not endpoint:
             raise ConfigError("Azure OpenAI needs its endpoint URL (https://<resource>.openai.azure.com).")

@@ -47,7 +47,7 @@ ProgressCallback = Callable[[int, "int | None", str], None]
 class LoadFailed(LoaderError):
     """Embedding stopped part-way. Committed batches are kept; running the same load again resumes."""
 
-    def __init__(self, message: str, report: "LoadReport"):
+    def __init__(self, message: str, report: LoadReport):
         super().__init__(message)
         self.report = report
 

@@ -24,7 +24,7 @@ import re
 from collections.abc import Iterable, Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 from urllib.parse import urlsplit
 
 from engine.errors import MemGPTError
@@ -64,7 +64,7 @@ class Skipped:
     reason: str
 
 
-Item = Union[Document, Skipped]
+Item = Document | Skipped
 
 
 # ---------------------------------------------------------------- kinds and decoding
@@ -264,9 +264,9 @@ def _pdf_documents(data: bytes, name: str, metadata: dict[str, Any]) -> Iterator
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             try:
-                opened = reader.decrypt("")
+                opened = bool(reader.decrypt(""))
             except Exception:
-                opened = 0
+                opened = False
             if not opened:
                 yield Skipped(name, "encrypted PDF (needs a password)")
                 return
@@ -398,7 +398,7 @@ def list_directory(
 
     if not recursive:
         return sorted(p for p in root.iterdir() if p.is_file() and keep(p.name))
-    found = []
+    found: list[Path] = []
     for folder, dirs, files in os.walk(root, followlinks=False):
         dirs[:] = sorted(d for d in dirs if (include_hidden or not d.startswith("."))
                          and not live.inside_protected(Path(folder) / d))

@@ -65,6 +65,7 @@ def open_database(*, sqlite: str | Path | None = None, dsn: str | None = None) -
         finally:
             conn.close()
         return
+    assert dsn is not None
     if not dsn.startswith(("postgresql://", "postgres://")):
         raise LoaderError("Only postgresql:// DSNs are supported (or use a SQLite file).")
     try:

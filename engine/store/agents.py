@@ -98,6 +98,7 @@ def insert(
                 stamp,
             ],
         )
+    assert cursor.lastrowid is not None  # an INSERT always sets it
     return cursor.lastrowid
 
 

@@ -54,7 +54,7 @@ _SQLITE_NOTADB = 26
 
 def now() -> str:
     """The current time as stored everywhere: ISO 8601, UTC, milliseconds."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
 
 # ---------------------------------------------------------------- errors that name the problem
@@ -182,6 +182,8 @@ class _GuardedConnection(sqlite3.Connection):
     guard: _FileGuard | None = None
 
     def _check(self, *, undo: bool = False) -> None:
+        if self.guard is None:
+            return
         try:
             self.guard.check()
         except StoreBroken:

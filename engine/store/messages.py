@@ -33,7 +33,7 @@ class Message:
     created_at: str
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Message":
+    def from_row(cls, row: dict[str, Any]) -> Message:
         return cls(
             id=row["id"],
             agent_id=row["agent_id"],

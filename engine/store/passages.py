@@ -141,7 +141,7 @@ def insert_many(
                 "ON CONFLICT DO NOTHING",
                 (agent_id, source_id, text, meta, content_hash(text), embedding_model, embedding_dim, blob, stamp),
             )
-            if insert.rowcount == 1:
+            if insert.rowcount == 1 and insert.lastrowid is not None:
                 ids.append(insert.lastrowid)
                 stored.append((insert.lastrowid, blob))
         if has_bits:

@@ -36,6 +36,7 @@ def create(store: Store, name: str, embedding_model: str, embedding_dim: int, de
             "VALUES (?, ?, ?, ?, ?)",
             [name, description, embedding_model, embedding_dim, now()],
         )
+    assert cursor.lastrowid is not None
     return get(store, cursor.lastrowid)
 
 

@@ -7,6 +7,9 @@ the model; the runner turns them into failed results.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from engine.errors import MemoryLimitExceeded, NotFound, ToolError
 from engine.memory import ArchivalMemory, CoreMemory, RecallMemory
 from engine.tools.handles import HeartbeatControl, Outbox
@@ -105,7 +108,7 @@ def archival_memory_search(archival: ArchivalMemory, query: str, page: int = 0) 
     return archival.search(query, page).format()
 
 
-BASE_FUNCTIONS = [
+BASE_FUNCTIONS: list[Callable[..., Any]] = [
     send_message,
     pause_heartbeats,
     core_memory_append,

@@ -7,6 +7,8 @@ http_request checks scheme and address on every hop (see WebAccess).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from engine.errors import ToolError
 from engine.tools.handles import ChatModel, FileSpace, WebAccess
@@ -86,4 +88,4 @@ def http_request(web: WebAccess, method: str, url: str, payload_json: str = "") 
     return f"HTTP {status}\n{text}{note}"
 
 
-EXTRA_FUNCTIONS = [message_chatgpt, read_from_text_file, append_to_text_file, http_request]
+EXTRA_FUNCTIONS: list[Callable[..., Any]] = [message_chatgpt, read_from_text_file, append_to_text_file, http_request]

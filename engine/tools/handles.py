@@ -123,7 +123,7 @@ def address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> s
 
 def _system_resolver(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 @dataclasses.dataclass(frozen=True)

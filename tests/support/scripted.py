@@ -35,7 +35,7 @@ class ScriptedModel:
         self.max_active = 0
         self._lock = threading.Lock()
 
-    def enqueue(self, *replies: Completion | Exception) -> "ScriptedModel":
+    def enqueue(self, *replies: Completion | Exception) -> ScriptedModel:
         self.replies.extend(replies)
         return self
 

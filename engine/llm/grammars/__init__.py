@@ -66,7 +66,7 @@ def _value(schema: dict[str, Any]) -> str:
     if kind == "array":
         item = _value(schema.get("items") or {})
         return f'"[" ws ( {item} ( "," ws {item} )* )? ws "]"'
-    return _SCALARS.get(kind, "value")
+    return _SCALARS.get(str(kind), "value")
 
 
 def _sequence(items: list[tuple[str, bool]]) -> str | None:

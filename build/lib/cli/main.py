@@ -1,0 +1,211 @@
+"""Sub-command dispatch for `python app.py <command> ...`.
+
+`run(argv)` takes the arguments from the sub-command name on and returns an
+exit code: 0 done, 1 nothing to do (a load that stored nothing), 2 an error.
+Engine errors (`MemGPTError`) and command-line mistakes print one readable
+`error: ...` line on stderr, never a traceback; `--debug` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+
+from cli import CommandError
+from engine.errors import MemGPTError
+
+LIST_KINDS = ("agents", "humans", "personas", "presets", "sources")
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", default=None, help="data home (default: $MEMGPT_HOME or ~/.memgpt)")
+    common.add_argument("--debug", action="store_true", help="show every event, token counts and tracebacks")
+
+    parser = argparse.ArgumentParser(prog="app.py", description="MemGPT in the terminal.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    chat = sub.add_parser("chat", parents=[common], help="talk to an agent (created when the name is new)")
+    chat.add_argument("--agent", help="agent name; a new name creates the agent")
+    chat.add_argument("--preset", help="preset for a new agent")
+    chat.add_argument("--persona", help="persona for a new agent")
+    chat.add_argument("--human", help="human for a new agent")
+    chat.add_argument("--model", help="model name (a new agent keeps it; an existing one uses it this session)")
+    chat.add_argument("--no-verify", action="store_true", help="do not insist that the first reply calls send_message")
+
+    from cli.load import add_parsers as add_load_parsers
+
+    add_load_parsers(sub, common)
+
+    sub.add_parser("configure", parents=[common], help="set models, endpoints, keys and defaults interactively")
+    listing = sub.add_parser("list", parents=[common], help="list agents, humans, personas, presets or sources")
+    listing.add_argument("kind", choices=LIST_KINDS)
+
+    add = sub.add_parser("add", parents=[common], help="add a persona or human text")
+    add.add_argument("kind", choices=("persona", "human"))
+    add.add_argument("--name", required=True)
+    given = add.add_mutually_exclusive_group(required=True)
+    given.add_argument("--text", help="the text itself")
+    given.add_argument("-f", "--file", help="a UTF-8 text file holding it")
+
+    attach = sub.add_parser("attach", parents=[common], help="let an agent search a loaded data source")
+    attach.add_argument("--agent", required=True)
+    attach.add_argument("--source", required=True)
+
+    export = sub.add_parser("export", parents=[common], help="write one agent to a JSON file")
+    export.add_argument("--agent", required=True)
+    export.add_argument("file")
+    imported = sub.add_parser("import", parents=[common], help="create a new agent from an exported JSON file")
+    imported.add_argument("file")
+
+    sub.add_parser("version", parents=[common], help="print the version")
+
+    backup = sub.add_parser("backup", parents=[common],
+                            help="copy the database into one consistent file (safe while the app runs)")
+    backup.add_argument("file", help="where to write the copy")
+    backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+
+    ws = sub.add_parser("ws", parents=[common], help="serve the WebSocket API alone")
+    ws.add_argument("--host", default=os.environ.get("MEMGPT_HOST", "127.0.0.1"))
+    ws.add_argument("--port", type=int, default=os.environ.get("MEMGPT_PORT", "7860"))  # checked only for ws
+    ws.add_argument("--auth", default=os.environ.get("MEMGPT_AUTH"), help="require a login, as user:password")
+    return parser
+
+
+def _handler(command: str):
+    from cli import manage
+
+    if command == "chat":
+        return cmd_chat
+    if command == "load":
+        from cli.load import cmd_load
+
+        return cmd_load
+    if command == "ws":
+        return cmd_ws
+    if command == "backup":
+        return cmd_backup
+    return {"configure": manage.cmd_configure, "list": manage.cmd_list, "add": manage.cmd_add,
+            "attach": manage.cmd_attach, "export": manage.cmd_export, "import": manage.cmd_import,
+            "version": manage.cmd_version}[command]
+
+
+def run(argv: list[str]) -> int:
+    if argv and argv[0] == "ws-client":
+        # The client parses its own arguments; it is written beside the WebSocket server.
+        from webapp import ws_client
+
+        return ws_client.main(list(argv[1:]))
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as e:  # argparse has printed usage and the problem already
+        return e.code if isinstance(e.code, int) else 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    debug = getattr(args, "debug", False)
+    if debug:  # the engine's own story; the HTTP libraries' debug output would drown it
+        logging.getLogger("engine").setLevel(logging.DEBUG)
+    try:
+        return _handler(args.command)(args) or 0
+    except (MemGPTError, CommandError) as e:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return e.code if isinstance(e, CommandError) else 2
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        return 130
+
+
+# ---------------------------------------------------------------- chat and ws
+
+
+def _fresh_name(names: set[str]) -> str:
+    lowered = {n.lower() for n in names}
+    n = 1
+    while f"agent-{n}" in lowered:
+        n += 1
+    return f"agent-{n}"
+
+
+def _chat_agent(api, args, options):
+    """The agent `chat` talks to: loaded, or created from the flags when the name is new."""
+    import dataclasses
+
+    from engine.errors import NotFound
+    from engine.llm.providers import make_provider
+
+    row = None
+    if args.agent:
+        try:
+            row = api.get_agent(args.agent)
+        except NotFound:
+            pass
+    if row is None:
+        settings = api.settings
+        llm = dataclasses.replace(settings.llm, model=args.model) if args.model else settings.llm
+        name = args.agent or _fresh_name({a.name for a in api.list_agents()})
+        row = api.create_agent(name, preset=args.preset, persona=args.persona, human=args.human, llm=llm)
+        print(f"Created agent {row.name} (preset {row.preset}, persona {row.persona}, human {row.human}).")
+        return api.open_agent(row.id, options=options), None
+    ignored = [flag for flag, value in (("--preset", args.preset), ("--persona", args.persona),
+                                         ("--human", args.human)) if value]
+    if ignored:
+        verb = "shapes" if len(ignored) == 1 else "shape"
+        print(f"note: {', '.join(ignored)} only {verb} a new agent; {row.name} keeps its own.", file=sys.stderr)
+    provider = None
+    if args.model:
+        # For this session only: the agent's stored settings stay as they are.
+        provider = make_provider(dataclasses.replace(row.llm, model=args.model))
+    return api.open_agent(row.id, provider=provider, options=options), args.model
+
+
+def _line_editing() -> None:
+    """Arrow keys and history at the prompt, where the terminal supports them."""
+    if sys.stdin.isatty():
+        try:
+            import readline  # noqa: F401  (importing it is what turns editing on for input())
+        except ImportError:
+            pass
+
+
+def cmd_chat(args) -> int:
+    from cli.chat import ChatSession, chat_options
+    from engine.api import MemGPT
+
+    with MemGPT(args.home) as api:
+        options = chat_options(args.no_verify)
+        agent, override = _chat_agent(api, args, options)
+        session = ChatSession(agent, lambda name: api.open_agent(name, options=options), api=api, debug=args.debug,
+                              model_override=override)
+        _line_editing()
+        return session.run()
+
+
+def cmd_ws(args) -> int:
+    from webapp import websocket
+
+    websocket.serve_forever(args.host, args.port, args.home, args.auth)
+    return 0
+
+
+def cmd_backup(args) -> int:
+    """`backup FILE`: SQLite's online backup of the live database, then a count of what the copy holds."""
+    from pathlib import Path
+
+    from engine.api import MemGPT
+
+    target = Path(args.file).expanduser()
+    try:
+        with MemGPT(args.home) as api:
+            source = api.settings.db_path
+            counts = api.backup(target, force=args.force)
+    except FileExistsError as e:
+        raise CommandError(str(e)) from None
+    except OSError as e:
+        raise CommandError(f"cannot write {target}: {e.strerror or e}") from None
+    print(f"Backed up {source} to {target} ({target.stat().st_size:,} bytes; integrity check ok).")
+    print("  " + ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in counts.items()))
+    return 0

@@ -1,0 +1,165 @@
+"""Settings: where data lives, which models to use, limits for tools.
+
+No global settings object: `load_settings()` builds a `Settings` from the data
+home's `config.yaml` and the environment, and callers pass it along.
+
+Provider defaults (docs/ARCHITECTURE.md): an explicit `llm`/`embedding` section in
+config.yaml wins; else `OPENAI_API_KEY` selects OpenAI for both; else the
+embedded local pair. API keys are read from the environment (filled from
+secrets.yaml), each bound to its endpoints, never written into agents or logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from engine.errors import ConfigError
+
+CONFIG_FILE = "config.yaml"
+DB_FILE = "memgpt.db"
+
+OPENAI_CHAT_MODEL = "gpt-4o-mini"
+OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
+OPENAI_EMBEDDING_DIM = 1536
+LOCAL_CHAT_MODEL = "SmolLM2-135M-Instruct"
+LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+LOCAL_EMBEDDING_DIM = 384
+
+ENDPOINT_TYPES = ("openai", "azure", "openai-compatible", "completions", "local")
+
+
+@dataclasses.dataclass
+class LLMConfig:
+    endpoint_type: str = "local"
+    model: str = LOCAL_CHAT_MODEL
+    endpoint: str | None = None
+    context_window: int | None = None
+    wrapper: str | None = None
+    grammar: bool | str = False  # completions: true = only calls of the agent's functions, or a ready grammar's name
+
+
+@dataclasses.dataclass
+class EmbeddingConfig:
+    endpoint_type: str = "local"
+    model: str = LOCAL_EMBEDDING_MODEL
+    dim: int = LOCAL_EMBEDDING_DIM
+    endpoint: str | None = None
+
+
+@dataclasses.dataclass
+class ToolSettings:
+    allow_private_urls: bool = False  # http_request to loopback/private/link-local hosts
+    http_timeout: float = 10.0
+    http_max_bytes: int = 1_000_000
+    result_char_limit: int = 3000  # longer tool results are cut, with a note to the model
+
+
+@dataclasses.dataclass
+class Settings:
+    home: Path
+    llm: LLMConfig = dataclasses.field(default_factory=LLMConfig)
+    embedding: EmbeddingConfig = dataclasses.field(default_factory=EmbeddingConfig)
+    tools: ToolSettings = dataclasses.field(default_factory=ToolSettings)
+    default_preset: str = "memgpt_chat"
+    default_persona: str = "sam"
+    default_human: str = "basic"
+    block_char_limit: int = 2000
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / DB_FILE
+
+    @property
+    def functions_dir(self) -> Path:
+        return self.home / "functions"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.home / "files"
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("MEMGPT_HOME") or Path.home() / ".memgpt").expanduser()
+
+
+def _build(cls, data: Any, section: str):
+    if data is None:
+        return cls()
+    if not isinstance(data, dict):
+        raise ConfigError(f"config.yaml: '{section}' must be a mapping.")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ConfigError(f"config.yaml: unknown keys in '{section}': {', '.join(sorted(unknown))}.")
+    return cls(**data)
+
+
+def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    home = Path(home).expanduser() if home is not None else default_home(env)
+    path = home / CONFIG_FILE
+    data: dict[str, Any] = {}
+    if path.exists():
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from e
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path} must hold a mapping of settings.")
+    settings = Settings(
+        home=home,
+        llm=_build(LLMConfig, data.get("llm"), "llm"),
+        embedding=_build(EmbeddingConfig, data.get("embedding"), "embedding"),
+        tools=_build(ToolSettings, data.get("tools"), "tools"),
+        **{k: data[k] for k in ("default_preset", "default_persona", "default_human", "block_char_limit") if k in data},
+    )
+    if env.get("OPENAI_API_KEY"):
+        if "llm" not in data:
+            settings.llm = LLMConfig(endpoint_type="openai", model=OPENAI_CHAT_MODEL)
+        if "embedding" not in data:
+            settings.embedding = EmbeddingConfig(
+                endpoint_type="openai", model=OPENAI_EMBEDDING_MODEL, dim=OPENAI_EMBEDDING_DIM
+            )
+    for cfg in (settings.llm, settings.embedding):
+        if cfg.endpoint_type not in ENDPOINT_TYPES:
+            raise ConfigError(
+                f"Unknown endpoint type {cfg.endpoint_type!r}; use one of {', '.join(ENDPOINT_TYPES)}."
+            )
+    return settings
+
+
+def save_settings(settings: Settings) -> Path:
+    """Write config.yaml (no secrets live in Settings, so none are written)."""
+    settings.home.mkdir(parents=True, exist_ok=True)
+    data = {
+        "llm": dataclasses.asdict(settings.llm),
+        "embedding": dataclasses.asdict(settings.embedding),
+        "tools": dataclasses.asdict(settings.tools),
+        "default_preset": settings.default_preset,
+        "default_persona": settings.default_persona,
+        "default_human": settings.default_human,
+        "block_char_limit": settings.block_char_limit,
+    }
+    path = settings.home / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def api_key(endpoint_type: str, base_url: str | None, env: Mapping[str, str] | None = None) -> str | None:
+    """The key bound to `base_url` for this endpoint type (see engine/secrets.py), or None.
+
+    There is deliberately no lookup by endpoint type alone: the URL may come
+    from a stranger, and a key goes only where it was configured to go.
+    """
+    from engine import secrets
+
+    return secrets.key_for(endpoint_type, base_url, env)

@@ -1,0 +1,99 @@
+"""The typed events an agent step yields.
+
+Faces render these and nothing else: the web app turns them into chat
+messages, the WebSocket server into JSON frames, the terminal into coloured
+lines. Each is a small frozen dataclass with a `kind` for easy dispatch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, **dataclasses.asdict(self)}
+
+
+@dataclasses.dataclass(frozen=True)
+class UserMessage(Event):
+    """What the step started from (a user message, a heartbeat, an alert), as persisted."""
+
+    kind: ClassVar[str] = "user_message"
+    text: str
+    message_type: str = "user_message"
+
+
+@dataclasses.dataclass(frozen=True)
+class Thought(Event):
+    """Inner monologue: the assistant's plain content, never shown to the user as speech."""
+
+    kind: ClassVar[str] = "thought"
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolCall(Event):
+    kind: ClassVar[str] = "tool_call"
+    name: str
+    arguments: dict[str, Any]
+    call_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ToolResult(Event):
+    kind: ClassVar[str] = "tool_result"
+    name: str
+    status: str  # "OK" or "Failed"
+    message: str
+    call_id: str
+
+
+@dataclasses.dataclass(frozen=True)
+class AssistantMessage(Event):
+    """What the agent said to the user through send_message."""
+
+    kind: ClassVar[str] = "assistant_message"
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class SystemAlert(Event):
+    """Memory pressure, summarization, chain limit, first-message retries..."""
+
+    kind: ClassVar[str] = "system_alert"
+    alert: str  # memory_pressure | summarized | chain_limit | verify_retry | ...
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Usage(Event):
+    kind: ClassVar[str] = "usage"
+    prompt_tokens: int
+    completion_tokens: int
+    model: str
+    step_prompt_tokens: int
+    step_completion_tokens: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Retrying(Event):
+    """A transient LLM failure; the call is tried again after `wait` seconds."""
+
+    kind: ClassVar[str] = "retrying"
+    attempt: int
+    wait: float
+    reason: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Error(Event):
+    """The step could not finish. What was said so far is kept; the step can be retried."""
+
+    kind: ClassVar[str] = "error"
+    message: str
+    retryable: bool = True

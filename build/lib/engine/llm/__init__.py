@@ -1,0 +1,1 @@
+"""LLM providers behind one protocol, and the one place the `openai` client is built."""

@@ -1,0 +1,101 @@
+"""The `openai` provider: OpenAI, Azure OpenAI and any OpenAI-compatible server.
+
+Functions are sent as `tools`; the reply's tool calls come back as
+`FunctionCall`s with the raw argument text. Errors are sorted into retryable
+(rate limits, timeouts, connection errors, 5xx), context-length (summarize
+first) and the rest (shown to the user as they are). Replies that are not
+JSON arrive already explained by the client (`NotJSONReply`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import openai
+
+from engine.llm.base import Completion, ContextWindowExceeded, FunctionCall, LLMError
+from engine.llm.client import NO_KEY, NotJSONReply
+
+_CONTEXT_PATTERNS = re.compile(
+    r"context[_ ]length|maximum context|context window|too many tokens|prompt is too long|exceeds the context",
+    re.IGNORECASE,
+)
+
+
+def _retry_after(error: openai.APIStatusError) -> float | None:
+    value = error.response.headers.get("retry-after") if error.response is not None else None
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def classify(error: Exception, client: openai.OpenAI | None = None) -> LLMError:
+    """Our error for an `openai` exception; `client` lets a refused placeholder key be explained."""
+    if isinstance(error, NotJSONReply):
+        # A wrong URL answers 200 every time; a proxy's 5xx page may pass.
+        return LLMError(str(error), retryable=error.status >= 500 or error.status == 429)
+    if isinstance(error, openai.APITimeoutError):
+        return LLMError(f"The model did not answer in time ({error}).", retryable=True)
+    if isinstance(error, openai.APIConnectionError):
+        return LLMError(f"Cannot reach the model server: {error}", retryable=True)
+    if isinstance(error, openai.APIStatusError):
+        text = str(error.message or error)
+        if error.status_code in (400, 413, 422) and (
+            error.code == "context_length_exceeded" or _CONTEXT_PATTERNS.search(text)
+        ):
+            return ContextWindowExceeded(f"The prompt does not fit the model's context window: {text}")
+        if error.status_code == 429:
+            return LLMError(f"Rate limited by the provider: {text}", retryable=True, retry_after=_retry_after(error))
+        if error.status_code >= 500:
+            return LLMError(f"The model server failed ({error.status_code}): {text}", retryable=True)
+        if error.status_code in (401, 403) and client is not None and client.api_key == NO_KEY:
+            return LLMError(
+                f"The server at {client.base_url} wants an API key ({error.status_code}), and no key is bound to "
+                "that URL: stored keys go only to the endpoints they were configured for. Save a key together "
+                "with this URL in the Config tab, or set the environment variable that binds it."
+            )
+        if error.status_code in (401, 403):
+            return LLMError(f"The provider refused the API key ({error.status_code}). Check your key.")
+        return LLMError(f"The provider refused the request ({error.status_code}): {text}")
+    return LLMError(f"Unexpected error from the model client: {type(error).__name__}: {error}")
+
+
+class OpenAIProvider:
+    def __init__(self, client: openai.OpenAI, model: str, context_window: int, *, temperature: float | None = None):
+        self._client = client
+        self.model = model
+        self.context_window = context_window
+        self.temperature = temperature
+
+    def complete(self, messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> Completion:
+        kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
+        if functions:
+            kwargs["tools"] = [{"type": "function", "function": f} for f in functions]
+            kwargs["tool_choice"] = "auto"
+        if self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        try:
+            response = self._client.chat.completions.create(**kwargs)
+        except Exception as e:
+            raise classify(e, self._client) from e
+        if not hasattr(response, "choices"):  # the client hands back raw text when it could not parse the reply
+            raise LLMError(f"The server at {self._client.base_url} did not answer with a chat completion: "
+                           f"{str(response)[:200]!r}; check the base URL.")
+        if not response.choices:
+            raise LLMError("The model returned no choices.", retryable=True)
+        message = response.choices[0].message
+        calls = [
+            FunctionCall(call.id or f"call_{i}", call.function.name, call.function.arguments or "")
+            for i, call in enumerate(message.tool_calls or [])
+            if getattr(call, "function", None) is not None
+        ]
+        usage = response.usage
+        return Completion(
+            content=message.content,
+            calls=calls,
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            model=response.model or self.model,
+        )

@@ -1,0 +1,357 @@
+"""The three kinds of MemGPT memory, as narrow handles tools can be given.
+
+- `CoreMemory`: named text blocks always rendered into the system message;
+  every edit is recorded (who, when, why, old, new) and can be reverted.
+- `RecallMemory`: every message ever exchanged, searched by text or date.
+- `ArchivalMemory`: embedded passages, searched by vector and keyword together.
+
+Search results are paged PAGE_SIZE at a time and formatted for the model as
+"Showing N of TOTAL results (page P/LAST): ..." with pages counted from 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import re
+
+from engine.chunking import chunk_text
+from engine.embeddings import Embedder
+from engine.errors import EditConflict, EmbeddingMismatch, InvalidName, MemoryLimitExceeded, NotFound, ToolError
+from engine.store import Store
+from engine.store import agents as agents_store
+from engine.store import blocks as blocks_store
+from engine.store import messages as messages_store
+from engine.store import passages as passages_store
+
+PAGE_SIZE = 5
+DEFAULT_BLOCK_LIMIT = 2000
+RESULT_TEXT_CHARS = 500  # one search hit shown to the model; the full text stays in the store
+HYBRID_POOL = 50  # nearest vectors and best keyword matches fused per archival search
+VECTOR_BUCKET = 10  # vector-only searches ask for neighbours in buckets of two pages
+HYBRID_OVERSAMPLE = 2  # fusion tolerates a rougher vector pool than a vector-only ranking
+NO_RESULTS = "No results found."
+DATE_FORMAT_HELP = "Dates must be written YYYY-MM-DD, for example 2024-03-09."
+
+
+def _clip(text: str, limit: int = RESULT_TEXT_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _check_page(page: int | None) -> int:
+    page = 0 if page is None else page
+    if isinstance(page, bool) or not isinstance(page, int) or page < 0:
+        raise ToolError("page must be a whole number, 0 or more (0 is the first page).")
+    return page
+
+
+def _page_bounds(page: int | None, total: int) -> tuple[int, int]:
+    """(page, last page) with pages counted from 0; a page past the end is a model error."""
+    page = _check_page(page)
+    last = max(0, math.ceil(total / PAGE_SIZE) - 1)
+    if total and page > last:
+        raise ToolError(f"There are only {last + 1} pages of results (0 to {last}); page {page} does not exist.")
+    return page, last
+
+
+def format_page(lines: list[str], total: int, page: int, last: int) -> str:
+    if not total:
+        return NO_RESULTS
+    body = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, page * PAGE_SIZE + 1))
+    return f"Showing {len(lines)} of {total} results (page {page}/{last}):\n{body}"
+
+
+def _when(timestamp: str) -> str:
+    return timestamp[:16].replace("T", " ") + " UTC"
+
+
+# --- core memory -------------------------------------------------------------------------
+
+
+class CoreMemory:
+    """An agent's core memory blocks (persona, human, and any others)."""
+
+    def __init__(self, store: Store, agent_id: int):
+        self._store = store
+        self.agent_id = agent_id
+
+    def blocks(self) -> list[blocks_store.Block]:
+        return blocks_store.list_blocks(self._store, self.agent_id)
+
+    def get(self, label: str) -> blocks_store.Block:
+        try:
+            return blocks_store.get(self._store, self.agent_id, label)
+        except NotFound:
+            labels = ", ".join(b.label for b in self.blocks()) or "none"
+            raise NotFound(f"There is no core memory block named {label!r} (blocks: {labels}).") from None
+
+    def add_block(
+        self, label: str, value: str = "", limit: int = DEFAULT_BLOCK_LIMIT, actor: str = "user"
+    ) -> blocks_store.Block:
+        label = label.strip()
+        if not label or len(label) > 40 or not label.replace("_", "").isalnum():
+            raise InvalidName("A block label is 1-40 letters, digits or underscores.")
+        if any(b.label == label for b in self.blocks()):
+            raise InvalidName(f"A block named {label!r} already exists.")
+        if len(value) > limit:
+            raise MemoryLimitExceeded(f"Block {label!r} would hold {len(value)} characters; its limit is {limit}.")
+        return blocks_store.add(self._store, self.agent_id, label, value, limit, actor, "created")
+
+    def set(self, label: str, value: str, *, actor: str = "user", cause: str = "edited",
+            expected: str | None = None) -> blocks_store.Block:
+        """Replace a block's whole value (refused if over the block's limit).
+
+        `expected`: the value the new text was written from (what an editor showed).
+        If the block holds something else by now (the agent edited it meanwhile),
+        nothing is written and EditConflict says so, instead of silently undoing that edit.
+        """
+        def replaced(block: blocks_store.Block) -> str:
+            if expected is not None and block.value != expected:
+                raise EditConflict(
+                    f"Block {label!r} changed after you started editing it (it was edited by "
+                    f"{self._last_actor(label)}); your text was not saved. Reload the block and apply your change again."
+                )
+            return value
+
+        return self._edit(label, replaced, actor=actor, cause=cause)
+
+    def _last_actor(self, label: str) -> str:
+        edits = self.history(label)
+        return {"agent": "the agent", "user": "someone else", "system": "the system"}.get(
+            edits[0].actor if edits else "", "someone else")
+
+    def append(self, label: str, content: str, *, actor: str = "agent") -> blocks_store.Block:
+        return self._edit(label, lambda block: f"{block.value}\n{content}" if block.value else content,
+                          actor=actor, cause="core_memory_append")
+
+    def replace(self, label: str, old_content: str, new_content: str, *, actor: str = "agent") -> blocks_store.Block:
+        def replaced(block: blocks_store.Block) -> str:
+            if not old_content:
+                raise ToolError("old_content is empty; give the exact text to replace (use core_memory_append to add).")
+            if old_content not in block.value:
+                raise ToolError(f"The text to replace was not found in block {label!r}; it must match exactly.")
+            return block.value.replace(old_content, new_content)
+
+        return self._edit(label, replaced, actor=actor, cause="core_memory_replace")
+
+    def _edit(self, label: str, new_value, *, actor: str, cause: str) -> blocks_store.Block:
+        """Read the block, compute its new value and write it in one write transaction.
+
+        BEGIN IMMEDIATE takes the write lock before the read, so an append and a
+        save from the Memory tab (or another process) cannot both start from the
+        same old value and lose one of the two.
+        """
+        with self._store.atomic():
+            block = self.get(label)
+            value = new_value(block)
+            if len(value) > block.limit:
+                raise MemoryLimitExceeded(
+                    f"Edit refused: block {label!r} would hold {len(value)} of {block.limit} characters. "
+                    "Shorten it, or move details to archival memory."
+                )
+            if value == block.value:
+                return block
+            return blocks_store.set_value(self._store, block, value, actor, cause)
+
+    def set_limit(self, label: str, limit: int) -> blocks_store.Block:
+        block = self.get(label)
+        if limit < len(block.value):
+            raise MemoryLimitExceeded(f"Block {label!r} already holds {len(block.value)} characters.")
+        return blocks_store.set_limit(self._store, block, limit)
+
+    def history(self, label: str | None = None) -> list[blocks_store.Edit]:
+        return blocks_store.history(self._store, self.agent_id, label)
+
+    def revert(self, edit_id: int, *, actor: str = "user") -> blocks_store.Block:
+        """Put a block back to the value it had before edit `edit_id` (itself recorded as an edit)."""
+        edit = blocks_store.get_edit(self._store, self.agent_id, edit_id)
+        return self.set(edit.label, edit.old_value, actor=actor, cause=f"revert of edit #{edit_id}")
+
+    def last_modified(self) -> str | None:
+        return blocks_store.last_modified(self._store, self.agent_id)
+
+    def render_blocks(self) -> str:
+        parts = []
+        for block in self.blocks():
+            parts.append(
+                f'<{block.label} characters="{len(block.value)}/{block.limit}">\n{block.value}\n</{block.label}>'
+            )
+        return "\n".join(parts)
+
+
+def render_memory_section(core: CoreMemory, recall_count: int, archival_count: int) -> str:
+    """The memory part of the system message: counts, last edit time, the blocks."""
+    stamp = core.last_modified()
+    when = _when(stamp) if stamp else "never"
+    return (
+        f"### Memory (last modified: {when})\n"
+        f"Recall memory holds {recall_count} earlier messages; search them with "
+        "conversation_search or conversation_search_date.\n"
+        f"Archival memory holds {archival_count} passages; search them with archival_memory_search.\n"
+        "Core memory, always in view and limited in size, follows:\n" + core.render_blocks()
+    )
+
+
+# --- recall memory -----------------------------------------------------------------------
+
+
+def _message_line(message: messages_store.Message) -> str:
+    return f"[{_when(message.created_at)}] {message.role}: {_clip(message.text or message.content or '')}"
+
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_date(value: str, field: str) -> dt.date:
+    """A YYYY-MM-DD date, or a ToolError telling the model the expected format."""
+    if isinstance(value, str) and _DATE.fullmatch(value.strip()):
+        try:
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    shown = value[:40] if isinstance(value, str) else value
+    raise ToolError(f"{field} {shown!r} is not a valid date. {DATE_FORMAT_HELP}")
+
+
+class RecallMemory:
+    """Every message of one agent, searchable."""
+
+    def __init__(self, store: Store, agent_id: int):
+        self._store = store
+        self.agent_id = agent_id
+
+    def count(self) -> int:
+        return messages_store.count(self._store, self.agent_id)
+
+    def search(self, query: str, page: int | None = 0) -> str:
+        # One query gives the page and the total; the total then validates the page.
+        offset = _check_page(page) * PAGE_SIZE
+        found, total = messages_store.search_text(self._store, self.agent_id, query or "", offset, PAGE_SIZE)
+        page, last = _page_bounds(page, total)
+        return format_page([_message_line(m) for m in found], total, page, last)
+
+    def search_date(self, start_date: str, end_date: str, page: int | None = 0) -> str:
+        start = parse_date(start_date, "start_date")
+        end = parse_date(end_date, "end_date")
+        if end < start:
+            raise ToolError(f"end_date {end} is before start_date {start}.")
+        lo, hi = start.isoformat(), (end + dt.timedelta(days=1)).isoformat()
+        offset = _check_page(page) * PAGE_SIZE
+        found, total = messages_store.search_date(self._store, self.agent_id, lo, hi, offset, PAGE_SIZE)
+        page, last = _page_bounds(page, total)
+        return format_page([_message_line(m) for m in found], total, page, last)
+
+
+# --- archival memory ---------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResults:
+    hits: list[passages_store.Hit]
+    total: int
+    page: int
+    last: int
+
+    def format(self) -> str:
+        lines = []
+        for hit in self.hits:
+            where = f" (from {hit.passage.source_name})" if hit.passage.source_name else ""
+            lines.append(f"[#{hit.passage.id}{where}] {_clip(hit.passage.text)}")
+        return format_page(lines, self.total, self.page, self.last)
+
+
+class ArchivalMemory:
+    """One agent's archival memory: its own passages plus those of attached sources."""
+
+    def __init__(self, store: Store, agent_id: int, embedder: Embedder):
+        self._store = store
+        self.agent_id = agent_id
+        self._embedder = embedder
+        agent = agents_store.get(store, agent_id)
+        if (embedder.name, embedder.dimension) != (agent.embedding_model, agent.embedding_dim):
+            raise EmbeddingMismatch(
+                f"Agent {agent.name!r} stores {agent.embedding_model} vectors ({agent.embedding_dim}-d); "
+                f"the embedder given is {embedder.name} ({embedder.dimension}-d). Dimensions are never mixed."
+            )
+        self.dimension = agent.embedding_dim
+
+    def count(self) -> int:
+        return passages_store.count_for_agent(self._store, self.agent_id)
+
+    def insert(self, content: str, metadata: dict | None = None) -> list[int]:
+        """Chunk `content` (about 300 tokens a chunk), embed and store it; return the new ids."""
+        if not isinstance(content, str) or not content.strip():
+            raise ToolError("content is empty; there is nothing to store.")
+        chunks = chunk_text(content)
+        vectors = self._embedder.embed(chunks)
+        return passages_store.insert_many(
+            self._store,
+            [(chunk, vector, metadata or {}) for chunk, vector in zip(chunks, vectors)],
+            embedding_model=self._embedder.name,
+            embedding_dim=self._embedder.dimension,
+            agent_id=self.agent_id,
+        )
+
+    def _embed_query(self, query: str):
+        return self._embedder.embed([query])[0]
+
+    def search(self, query: str, page: int | None = 0, mode: str = "hybrid") -> SearchResults:
+        """Passages for `query`, PAGE_SIZE a page.
+
+        hybrid: the HYBRID_POOL nearest vectors and HYBRID_POOL best BM25 matches,
+        fused by reciprocal rank; total is the size of that fused pool.
+        vector: every visible passage ranked by cosine distance; total is their count.
+        An empty query lists passages in the order they were stored.
+        """
+        query = query if isinstance(query, str) else ""
+        store = self._store
+        if not query.strip():
+            total = self.count()
+            page, last = _page_bounds(page, total)
+            listed = passages_store.list_for_agent(store, self.agent_id, page * PAGE_SIZE, PAGE_SIZE)
+            return SearchResults([passages_store.Hit(p, 0.0) for p in listed], total, page, last)
+        owners = passages_store.owners_for_agent(store, self.agent_id)
+        if mode == "vector":
+            total = self.count()
+            page, last = _page_bounds(page, total)
+            need = (page + 1) * PAGE_SIZE
+            # Ask for whole buckets of neighbours, so consecutive pages come from the same
+            # KNN call size and passages at equal distance cannot shift between pages.
+            bucket = math.ceil(need / VECTOR_BUCKET) * VECTOR_BUCKET
+            found = passages_store.vector_search(store, self.dimension, owners, self._embed_query(query), bucket)
+            window = found[page * PAGE_SIZE : need]
+            fetched = passages_store.fetch(store, [pid for pid, _ in window])
+            hits = [
+                passages_store.Hit(fetched[pid], passages_store.similarity(d), vector_rank=rank, distance=d)
+                for rank, (pid, d) in enumerate(window, page * PAGE_SIZE + 1)
+                if pid in fetched
+            ]
+            return SearchResults(hits, total, page, last)
+        if mode != "hybrid":
+            raise ValueError(f"unknown search mode {mode!r}")
+        nearest = passages_store.vector_search(
+            store, self.dimension, owners, self._embed_query(query), HYBRID_POOL, oversample=HYBRID_OVERSAMPLE
+        )
+        keyword = passages_store.keyword_search(store, self.agent_id, query, HYBRID_POOL)
+        fused = passages_store.fuse([pid for pid, _ in nearest], keyword)
+        distances = dict(nearest)
+        total = len(fused)
+        page, last = _page_bounds(page, total)
+        fused_window = fused[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+        fetched = passages_store.fetch(store, [item[0] for item in fused_window])
+        hits = [
+            passages_store.Hit(fetched[pid], score, vrank, krank, distances.get(pid))
+            for pid, score, vrank, krank in fused_window
+            if pid in fetched
+        ]
+        return SearchResults(hits, total, page, last)
+
+    def delete(self, passage_id: int) -> None:
+        passages_store.delete(self._store, passage_id, agent_id=self.agent_id)
+
+    def list(self, offset: int = 0, limit: int = 50) -> list[passages_store.Passage]:
+        return passages_store.list_for_agent(self._store, self.agent_id, offset, limit)
+
+

@@ -1,0 +1,36 @@
+"""Everything a face needs to work with the engine, opened in one place.
+
+A face (web app, WebSocket server, terminal) calls `open_runtime()` once and
+passes the `Runtime` along; nothing in the engine holds it globally.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from engine.config import Settings, load_settings
+from engine.presets import PresetLibrary
+from engine.store import Store
+from engine.tools.registry import ToolRegistry, load_registry
+
+
+@dataclasses.dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    library: PresetLibrary
+    registry: ToolRegistry
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_runtime(home: str | Path | None = None) -> Runtime:
+    from engine import secrets
+    from engine.config import default_home
+
+    secrets.apply(Path(home).expanduser() if home is not None else default_home())
+    settings = load_settings(home)
+    store = Store(settings.db_path, home=settings.home)
+    return Runtime(settings, store, PresetLibrary(settings.home), load_registry(settings.functions_dir))

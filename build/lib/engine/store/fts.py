@@ -1,0 +1,42 @@
+"""Turning anything a model or user types into a safe FTS5 MATCH expression.
+
+FTS5 has its own query language (quotes, `*`, `NEAR`, `AND`/`OR`/`NOT`, column
+filters, parentheses); passing text through raw lets a stray quote raise a syntax
+error or a word like NEAR change the meaning. So we never do: the query is split
+into words, each word becomes a quoted string with no operators left in it, and
+the words are joined with an explicit operator.
+"""
+
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_TERMS = 32  # a 10,000-character query must not become a 2,000-term MATCH
+MAX_TERM_CHARS = 64
+
+
+def terms(query: str | None) -> list[str]:
+    """The distinct words of `query`, lower-cased, in order, at most MAX_TERMS."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(query or ""):
+        word = word.lower()[:MAX_TERM_CHARS]
+        if word not in seen:
+            seen[word] = None
+            if len(seen) == MAX_TERMS:
+                break
+    return list(seen)
+
+
+def _quote(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+def match_all(words: list[str]) -> str:
+    """A MATCH expression requiring every word."""
+    return " AND ".join(_quote(w) for w in words)
+
+
+def match_any(words: list[str]) -> str:
+    """A MATCH expression requiring at least one word."""
+    return " OR ".join(_quote(w) for w in words)

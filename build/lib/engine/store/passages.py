@@ -1,0 +1,332 @@
+"""Archival memory on disk: passages, their FTS5 index and their vectors.
+
+Vectors live twice, on purpose. `passages.embedding` holds the float32 blob (for
+export, re-embedding and exact rescoring); a `vec0` table per dimension,
+`passages_vec_<dim>`, holds the same vector for sqlite-vec KNN plus its 1-bit
+quantization. The vec0 table is partitioned by owner (`a<agent id>` or
+`s<source id>`), so an agent's search scans only its own passages and those of
+the sources attached to it, never anyone else's.
+
+Search strategy, measured in benchmarks/archival_search.py: up to EXACT_LIMIT
+vectors, KNN is exact over the floats; above it, a bit-vector KNN picks
+OVERSAMPLE times more candidates than needed and they are rescored exactly from
+the float blobs, which scans 32x less memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from engine.errors import EmbeddingMismatch, NotFound
+from engine.store import fts
+from engine.store.db import Store, now
+
+EXACT_LIMIT = 2_000
+OVERSAMPLE = 4
+MIN_CANDIDATES = 200  # fewer bit-vector candidates lost ~40% of the true top 5 at 100k (docs/benchmarks.md)
+MAX_K = 4096  # sqlite-vec's own ceiling on k
+RRF_K = 60  # the usual reciprocal-rank-fusion constant; damps the weight of the very top ranks
+
+
+@dataclasses.dataclass(frozen=True)
+class Passage:
+    id: int
+    agent_id: int | None
+    source_id: int | None
+    source_name: str | None
+    text: str
+    metadata: dict[str, Any]
+    embedding_model: str
+    embedding_dim: int
+    created_at: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Hit:
+    passage: Passage
+    score: float  # fused score (hybrid) or cosine similarity (vector)
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+    distance: float | None = None
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def vec_table(dim: int) -> str:
+    return f"passages_vec_{int(dim)}"
+
+
+def _has_vec_table(db, dim: int) -> bool:
+    return db.execute(
+        "SELECT 1 FROM sqlite_master WHERE name = ?", [vec_table(dim)]
+    ).fetchone() is not None
+
+
+def ensure_vec_table(store: Store, dim: int) -> None:
+    """Create the vec0 table for `dim` (and the trigger that keeps it in step) once."""
+    db = store.db
+    if _has_vec_table(db, dim):
+        return
+    table = vec_table(dim)
+    bits = f", bits bit[{dim}]" if dim % 8 == 0 else ""
+    with store.atomic():
+        if _has_vec_table(db, dim):
+            return
+        db.execute(
+            f"CREATE VIRTUAL TABLE {table} USING vec0("
+            f"owner text partition key, embedding float[{dim}] distance_metric=cosine{bits})"
+        )
+        db.execute(
+            f"CREATE TRIGGER {table}_ad AFTER DELETE ON passages WHEN old.embedding_dim = {int(dim)} "
+            f"BEGIN DELETE FROM {table} WHERE rowid = old.id; END"
+        )
+
+
+def _pack(vector, dim: int) -> bytes:
+    array = np.asarray(vector, dtype=np.float32)
+    if array.shape != (dim,):
+        raise EmbeddingMismatch(f"Expected a {dim}-d vector, got shape {array.shape}.")
+    if not np.all(np.isfinite(array)):
+        raise EmbeddingMismatch("The embedding contains NaN or infinite values.")
+    return array.tobytes()
+
+
+def owner_key(*, agent_id: int | None = None, source_id: int | None = None) -> str:
+    return f"a{agent_id}" if agent_id is not None else f"s{source_id}"
+
+
+def insert_many(
+    store: Store,
+    items: list[tuple[str, Any, dict[str, Any]]],
+    *,
+    embedding_model: str,
+    embedding_dim: int,
+    agent_id: int | None = None,
+    source_id: int | None = None,
+) -> list[int]:
+    """Store (text, vector, metadata) items for one owner in one transaction; return the new ids.
+
+    A data source holds each text once (a UNIQUE index on source and content
+    hash): an item whose text the source already has is skipped, so its id is
+    not in the result. An agent's own archival memory may repeat a text.
+    """
+    if (agent_id is None) == (source_id is None):
+        raise ValueError("a passage belongs to exactly one agent or one source")
+    _check_owner_embedding(store, embedding_model, embedding_dim, agent_id=agent_id, source_id=source_id)
+    if not items:
+        return []
+    ensure_vec_table(store, embedding_dim)
+    table = vec_table(embedding_dim)
+    owner = owner_key(agent_id=agent_id, source_id=source_id)
+    packed = [(text, _pack(vector, embedding_dim), json.dumps(meta or {})) for text, vector, meta in items]
+    stamp = now()
+    has_bits = embedding_dim % 8 == 0
+    ids: list[int] = []
+    stored: list[tuple[int, bytes]] = []
+    with store.atomic() as db:
+        insert = db.conn.cursor()
+        for text, blob, meta in packed:
+            # DO NOTHING only for uniqueness conflicts: a CHECK or NOT NULL failure still raises.
+            insert.execute(
+                "INSERT INTO passages (agent_id, source_id, text, metadata, content_hash, "
+                "embedding_model, embedding_dim, embedding, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (agent_id, source_id, text, meta, content_hash(text), embedding_model, embedding_dim, blob, stamp),
+            )
+            if insert.rowcount == 1 and insert.lastrowid is not None:
+                ids.append(insert.lastrowid)
+                stored.append((insert.lastrowid, blob))
+        if has_bits:
+            db.conn.executemany(
+                f"INSERT INTO {table} (rowid, owner, embedding, bits) VALUES (?, ?, ?, vec_quantize_binary(?))",
+                [(pid, owner, blob, blob) for pid, blob in stored],
+            )
+        else:
+            db.conn.executemany(
+                f"INSERT INTO {table} (rowid, owner, embedding) VALUES (?, ?, ?)",
+                [(pid, owner, blob) for pid, blob in stored],
+            )
+    return ids
+
+
+def _check_owner_embedding(store, model, dim, *, agent_id=None, source_id=None) -> None:
+    table, key = ("agents", agent_id) if agent_id is not None else ("sources", source_id)
+    row = store.db.execute(
+        f"SELECT embedding_model, embedding_dim FROM {table} WHERE id = ?", [key]
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"No {'agent' if agent_id is not None else 'data source'} with id {key}.")
+    if tuple(row) != (model, dim):
+        raise EmbeddingMismatch(
+            f"These vectors come from {model} ({dim}-d) but the "
+            f"{'agent' if agent_id is not None else 'source'} uses {row[0]} ({row[1]}-d); "
+            "dimensions are never mixed. Re-embed with the matching model."
+        )
+
+
+def owners_for_agent(store: Store, agent_id: int) -> list[str]:
+    rows = store.db.execute("SELECT source_id FROM agent_sources WHERE agent_id = ?", [agent_id]).fetchall()
+    return [owner_key(agent_id=agent_id)] + [owner_key(source_id=r[0]) for r in rows]
+
+
+_VISIBLE = "(p.agent_id = :agent OR p.source_id IN (SELECT source_id FROM agent_sources WHERE agent_id = :agent))"
+
+
+def _owner_count(db, owner: str) -> int:
+    row = db.execute("SELECT n FROM passage_counts WHERE owner = ?", [owner]).fetchone()
+    return row[0] if row else 0
+
+
+def count_for_agent(store: Store, agent_id: int) -> int:
+    """Passages the agent can search: its own plus those of attached sources (trigger-kept counts)."""
+    return sum(_owner_count(store.db, owner) for owner in owners_for_agent(store, agent_id))
+
+
+def count_for_source(store: Store, source_id: int) -> int:
+    return _owner_count(store.db, owner_key(source_id=source_id))
+
+
+def source_hashes(store: Store, source_id: int) -> set[str]:
+    rows = store.db.execute("SELECT content_hash FROM passages WHERE source_id = ?", [source_id]).fetchall()
+    return {r[0] for r in rows}
+
+
+_PASSAGE_SELECT = (
+    "SELECT p.id, p.agent_id, p.source_id, s.name, p.text, p.metadata, p.embedding_model, "
+    "p.embedding_dim, p.created_at FROM passages p LEFT JOIN sources s ON s.id = p.source_id"
+)
+
+
+def _passage(row: tuple) -> Passage:
+    pid, agent_id, source_id, source_name, text, meta, model, dim, created = row
+    return Passage(pid, agent_id, source_id, source_name, text, json.loads(meta), model, dim, created)
+
+
+def fetch(store: Store, ids: list[int]) -> dict[int, Passage]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = store.db.execute(f"{_PASSAGE_SELECT} WHERE p.id IN ({marks})", list(ids)).fetchall()
+    return {r[0]: _passage(r) for r in rows}
+
+
+def get(store: Store, passage_id: int) -> Passage:
+    found = fetch(store, [passage_id]).get(passage_id)
+    if found is None:
+        raise NotFound(f"No archival passage #{passage_id}.")
+    return found
+
+
+def list_for_agent(store: Store, agent_id: int, offset: int, limit: int) -> list[Passage]:
+    """The agent's visible passages in insertion order."""
+    rows = store.db.execute(
+        f"{_PASSAGE_SELECT} WHERE {_VISIBLE} ORDER BY p.id LIMIT :limit OFFSET :offset",
+        {"agent": agent_id, "limit": limit, "offset": offset},
+    ).fetchall()
+    return [_passage(r) for r in rows]
+
+
+def delete(store: Store, passage_id: int, *, agent_id: int | None = None) -> None:
+    """Delete a passage (only the agent's own, when `agent_id` is given)."""
+    where, params = "id = ?", [passage_id]
+    if agent_id is not None:
+        where += " AND agent_id = ?"
+        params.append(agent_id)
+    if store.db.execute(f"DELETE FROM passages WHERE {where}", params).rowcount == 0:
+        raise NotFound(f"No archival passage #{passage_id} to delete.")
+
+
+def _count_in_owners(db, owners: list[str]) -> int:
+    """Passages across owners, from the trigger-kept counts (an owner's passages share one dimension)."""
+    return sum(_owner_count(db, owner) for owner in owners)
+
+
+def vector_search(
+    store: Store, dim: int, owners: list[str], query_vector, k: int, oversample: int = OVERSAMPLE
+) -> list[tuple[int, float]]:
+    """The k nearest passages to `query_vector` among `owners`, as (id, cosine distance).
+
+    `oversample` is how many bit-vector candidates per wanted result go to exact
+    rescoring when the search is approximate (more: better recall, slower).
+    """
+    db = store.db
+    if k <= 0 or not _has_vec_table(db, dim):
+        return []
+    k = min(k, MAX_K)
+    query = _pack(query_vector, dim)
+    table = vec_table(dim)
+    approximate = dim % 8 == 0 and _count_in_owners(db, owners) > EXACT_LIMIT
+    found: list[tuple[int, float]] = []
+    for owner in owners:
+        if approximate:
+            rows = db.execute(
+                f"SELECT rowid FROM {table} WHERE bits MATCH vec_quantize_binary(?) AND k = ? AND owner = ?",
+                [query, min(max(k * oversample, MIN_CANDIDATES), MAX_K), owner],
+            ).fetchall()
+            found.extend(_rescore(db, [r[0] for r in rows], np.frombuffer(query, dtype=np.float32)))
+        else:
+            rows = db.execute(
+                f"SELECT rowid, distance FROM {table} WHERE embedding MATCH ? AND k = ? AND owner = ?",
+                [query, k, owner],
+            ).fetchall()
+            found.extend((r[0], float(r[1])) for r in rows)
+    found.sort(key=lambda item: (item[1], item[0]))
+    return found[:k]
+
+
+def _rescore(db, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    rows = db.execute(f"SELECT id, embedding FROM passages WHERE id IN ({marks})", ids).fetchall()
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
+    norms[norms == 0] = 1.0
+    distances = 1.0 - (matrix @ query) / norms
+    return [(r[0], float(d)) for r, d in zip(rows, distances)]
+
+
+def keyword_search(store: Store, agent_id: int, query: str, limit: int) -> list[int]:
+    """Ids of the agent's visible passages matching `query` best first (BM25).
+
+    All words are required first; if nothing holds them all, any word counts.
+    """
+    words = fts.terms(query)
+    if not words or limit <= 0:
+        return []
+    for expression in (fts.match_all(words), fts.match_any(words)):
+        rows = store.db.execute(
+            "SELECT p.id FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
+            f"WHERE passages_fts MATCH :q AND {_VISIBLE} ORDER BY passages_fts.rank, p.id LIMIT :limit",
+            {"q": expression, "agent": agent_id, "limit": limit},
+        ).fetchall()
+        if rows or len(words) == 1:
+            return [r[0] for r in rows]
+    return []
+
+
+def fuse(vector_ids: list[int], keyword_ids: list[int]) -> list[tuple[int, float, int | None, int | None]]:
+    """Reciprocal rank fusion: (id, score, vector rank, keyword rank), best first."""
+    ranks: dict[int, list[int | None]] = {}
+    for rank, pid in enumerate(vector_ids, 1):
+        ranks.setdefault(pid, [None, None])[0] = rank
+    for rank, pid in enumerate(keyword_ids, 1):
+        ranks.setdefault(pid, [None, None])[1] = rank
+    fused = [
+        (pid, sum(1.0 / (RRF_K + r) for r in pair if r is not None), pair[0], pair[1])
+        for pid, pair in ranks.items()
+    ]
+    fused.sort(key=lambda item: (-item[1], item[0]))
+    return fused
+
+
+def similarity(distance: float) -> float:
+    return 1.0 - distance if math.isfinite(distance) else 0.0

@@ -1,0 +1,1 @@
+"""The Gradio face: renders engine state and calls engine operations, nothing more."""

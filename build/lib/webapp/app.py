@@ -1,0 +1,62 @@
+"""Building the Gradio Blocks app over the engine API: one tab module each, wired together."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from engine.api import MemGPT
+from engine.runtime import Runtime
+from webapp import archival_tab, chat_tab, config_tab, context_tab, memory_tab
+from webapp.exposure import Exposure
+
+TITLE = "MemGPT"
+
+
+def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Blocks:
+    """The app. `exposure` says what the page may reach on this machine (default: loopback, no folders)."""
+    if isinstance(api, Runtime):
+        api = MemGPT(runtime=api)
+    exposure = exposure or Exposure(home=api.settings.home)
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nAn agent with self-editing memory, on your own machine.")
+        agent_id = gr.State(None)  # this browser tab's agent; each request loads it from the store
+        with gr.Tabs():
+            with gr.Tab("Chat"):
+                chat = chat_tab.build(api)
+            with gr.Tab("Memory"):
+                memory = memory_tab.build(api, agent_id)
+            with gr.Tab("Archival"):
+                archival = archival_tab.build(api, exposure)
+            with gr.Tab("Context"):
+                context = context_tab.build(api)
+            with gr.Tab("Config"):
+                config = config_tab.build(api)
+
+        def after_agent_event(event):
+            # Whatever a turn or a switch of agent changed, the other views follow.
+            event.then(lambda c: memory_tab.summary(api, c), [agent_id], [memory.counts, memory.history]).then(
+                lambda c: context_tab.measure(api, c), [agent_id], [context.bar, context.table]).then(
+                lambda v: v + 1, [memory.version], [memory.version])
+
+        chat_tab.wire(api, chat, agent_id, after_agent_event)
+        memory_tab.wire(api, memory, agent_id)
+        archival_tab.wire(api, archival, agent_id, exposure)
+        context_tab.wire(api, context, agent_id)
+        config_tab.wire(api, config)
+        demo.load(lambda: config_tab.current_values(api), None, config_tab.value_components(config))
+        demo.load(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
+        # A saved config changes the defaults the Chat tab offers for new agents.
+        config.save.click(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
+    make_private(demo)
+    return demo
+
+
+def make_private(demo: gr.Blocks) -> None:
+    """No event is a documented API: the page is the only client, and the WebSocket API is the API.
+
+    "private" keeps them out of /gradio_api/info, the API page, MCP and the
+    gradio_client libraries. The page itself still calls them by index, so this
+    is not a security boundary: every handler checks its own input.
+    """
+    for fn in demo.fns.values():
+        fn.api_visibility = "private"

@@ -1,0 +1,261 @@
+"""The Chat tab: pick or create an agent, talk to it, and steer the conversation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gradio as gr
+
+from engine import config as config_mod
+from engine.api import MemGPT
+from engine.config import EmbeddingConfig, LLMConfig
+from engine.errors import MemGPTError
+from engine.events import Event
+from webapp.common import describe_models, load_agent, row
+from webapp.render import apply_event, status_line, stored_to_messages
+
+PROVIDERS = ["local", *[t for t in config_mod.ENDPOINT_TYPES if t != "local"]]
+EMBEDDERS = ["local", "openai", "azure", "openai-compatible"]
+
+
+@dataclasses.dataclass
+class ChatTab:
+    agent: gr.Dropdown
+    refresh: gr.Button
+    header: gr.Markdown
+    new_name: gr.Textbox
+    preset: gr.Dropdown
+    persona: gr.Dropdown
+    human: gr.Dropdown
+    provider: gr.Dropdown
+    model: gr.Textbox
+    endpoint: gr.Textbox
+    embedder: gr.Dropdown
+    embed_model: gr.Textbox
+    embed_dim: gr.Number
+    embed_endpoint: gr.Textbox
+    create: gr.Button
+    chatbot: gr.Chatbot
+    message: gr.Textbox
+    send: gr.Button
+    retry: gr.Button
+    pop: gr.Button
+    heartbeat: gr.Button
+    summarize: gr.Button
+    warn: gr.Button
+    edit_text: gr.Textbox
+    rethink: gr.Button
+    rewrite: gr.Button
+    status: gr.Markdown
+
+
+def agent_names(api: MemGPT) -> list[str]:
+    return [a.name for a in api.list_agents()]
+
+
+def build(api: MemGPT) -> ChatTab:
+    settings = api.settings
+    library = api.library
+    with gr.Row():
+        agent = gr.Dropdown(agent_names(api), label="Agent", value=None, scale=3, allow_custom_value=False)
+        refresh = gr.Button("↻ Refresh list", scale=1)
+    header = gr.Markdown("Pick an agent, or create one below.")
+    with gr.Accordion("New agent", open=not agent_names(api)):
+        with gr.Row():
+            new_name = gr.Textbox(label="Name", placeholder="e.g. Sam")
+            preset = gr.Dropdown(library.preset_names(), value=settings.default_preset, label="Preset")
+            persona = gr.Dropdown(library.names("personas"), value=settings.default_persona, label="Persona")
+            human = gr.Dropdown(library.names("humans"), value=settings.default_human, label="Human")
+        with gr.Row():
+            provider = gr.Dropdown(PROVIDERS, value=settings.llm.endpoint_type, label="Model provider")
+            model = gr.Textbox(value=settings.llm.model, label="Model")
+            endpoint = gr.Textbox(value=settings.llm.endpoint or "", label="Base URL (servers; GGUF path for local)")
+        with gr.Row():
+            embedder = gr.Dropdown(EMBEDDERS, value=settings.embedding.endpoint_type, label="Embedder")
+            embed_model = gr.Textbox(value=settings.embedding.model, label="Embedding model")
+            embed_dim = gr.Number(value=settings.embedding.dim, precision=0, label="Dimension")
+            embed_endpoint = gr.Textbox(value=settings.embedding.endpoint or "", label="Embedding base URL")
+        create = gr.Button("Create agent", variant="primary")
+    chatbot = gr.Chatbot(label="Conversation", height=520, buttons=["copy"], feedback_options=None)
+    with gr.Row():
+        message = gr.Textbox(label="Message", placeholder="Say something…", scale=5, lines=1)
+        send = gr.Button("Send", variant="primary", scale=1)
+    with gr.Row():
+        retry = gr.Button("Retry")
+        pop = gr.Button("Pop last")
+        heartbeat = gr.Button("Heartbeat")
+        summarize = gr.Button("Summarize now")
+        warn = gr.Button("Memory warning")
+    with gr.Accordion("Rethink / rewrite the last reply", open=False):
+        edit_text = gr.Textbox(label="New text")
+        with gr.Row():
+            rethink = gr.Button("Replace inner monologue (rethink)")
+            rewrite = gr.Button("Replace sent message (rewrite)")
+    status = gr.Markdown()
+    return ChatTab(agent, refresh, header, new_name, preset, persona, human, provider, model, endpoint, embedder,
+                   embed_model, embed_dim, embed_endpoint, create, chatbot, message, send, retry, pop, heartbeat,
+                   summarize, warn, edit_text, rethink, rewrite, status)
+
+
+def current_defaults(api: MemGPT) -> list:
+    """Agent choices and new-agent defaults as saved now (the Config tab may have changed them)."""
+    s = api.settings
+    return [gr.Dropdown(choices=agent_names(api)), s.default_preset, s.default_persona, s.default_human,
+            s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.embedding.endpoint_type, s.embedding.model,
+            s.embedding.dim, s.embedding.endpoint or ""]
+
+
+def default_components(tab: ChatTab) -> list:
+    return [tab.agent, tab.preset, tab.persona, tab.human, tab.provider, tab.model, tab.endpoint, tab.embedder,
+            tab.embed_model, tab.embed_dim, tab.embed_endpoint]
+
+
+def _totals(api: MemGPT, agent_id: int) -> str:
+    calls, prompt, completion = api.usage(agent_id)
+    return f"All time: {calls} LLM calls, {prompt:,} prompt + {completion:,} completion tokens."
+
+
+def _history(api: MemGPT, agent_id: int) -> list[dict]:
+    return stored_to_messages(api.messages(agent_id))
+
+
+def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
+    """`agent_changed(event)` chains the other tabs' refreshes after the agent changes."""
+
+    def on_pick(name):
+        if not name:
+            return None, [], "Pick an agent, or create one below.", ""
+        try:
+            picked = api.get_agent(name)
+        except MemGPTError as e:
+            raise gr.Error(str(e)) from e
+        load_agent(api, picked.id)  # writes the boot messages of a new agent
+        return picked.id, _history(api, picked.id), describe_models(picked), _totals(api, picked.id)
+
+    agent_changed(tab.agent.change(on_pick, [tab.agent], [agent_id, tab.chatbot, tab.header, tab.status]))
+    tab.refresh.click(lambda current: gr.Dropdown(choices=agent_names(api), value=current), [tab.agent], [tab.agent])
+
+    def on_create(name, preset, persona, human, provider, model, endpoint, embedder, embed_model, embed_dim,
+                  embed_endpoint):
+        try:
+            saved = api.settings.llm  # wrapper, grammar and window follow the Config tab
+            llm = LLMConfig(endpoint_type=provider, model=model.strip(), endpoint=endpoint.strip() or None,
+                            context_window=saved.context_window, wrapper=saved.wrapper, grammar=saved.grammar)
+            embedding = EmbeddingConfig(endpoint_type=embedder, model=embed_model.strip(), dim=int(embed_dim or 0),
+                                        endpoint=embed_endpoint.strip() or None)
+            if embedding.dim <= 0:
+                raise MemGPTError("The embedding dimension must be a positive number.")
+            created = api.create_agent(name or "", preset=preset, persona=persona, human=human, llm=llm,
+                                       embedding=embedding)
+        except (MemGPTError, ValueError) as e:
+            raise gr.Error(str(e)) from e
+        gr.Info(f"Created {created.name}.")
+        return gr.Dropdown(choices=agent_names(api), value=created.name), ""
+
+    tab.create.click(
+        on_create,
+        [tab.new_name, tab.preset, tab.persona, tab.human, tab.provider, tab.model, tab.endpoint, tab.embedder,
+         tab.embed_model, tab.embed_dim, tab.embed_endpoint],
+        [tab.agent, tab.new_name],
+    )
+
+    def provider_defaults(provider):
+        model = {"openai": config_mod.OPENAI_CHAT_MODEL, "azure": config_mod.OPENAI_CHAT_MODEL,
+                 "local": config_mod.LOCAL_CHAT_MODEL}.get(provider)
+        return gr.Textbox(value=model) if model else gr.Textbox()
+
+    tab.provider.change(provider_defaults, [tab.provider], [tab.model])
+
+    def embedder_defaults(kind):
+        if kind == "local":
+            return config_mod.LOCAL_EMBEDDING_MODEL, config_mod.LOCAL_EMBEDDING_DIM
+        if kind in ("openai", "azure"):
+            return config_mod.OPENAI_EMBEDDING_MODEL, config_mod.OPENAI_EMBEDDING_DIM
+        return gr.Textbox(), gr.Number()
+
+    tab.embedder.change(embedder_defaults, [tab.embedder], [tab.embed_model, tab.embed_dim])
+
+    def stream(events, history, current):
+        """Render a stream of events; yields (chatbot, status)."""
+        notes: list[str] = []
+        for event in events:
+            history = apply_event(history, event)
+            line = status_line(event)
+            if line:
+                notes = [line]
+            yield history, " · ".join(notes)
+        yield history, " · ".join(notes + [_totals(api, current)])
+
+    def on_send(text, history, current):
+        agent = load_agent(api, current)
+        if not text or not text.strip():
+            yield history, "Type a message first.", text
+            return
+        if agent.busy:
+            # Waiting here would hold one of the server's few workers for a whole turn;
+            # enough such waits and every other agent stalls. The text stays in the box.
+            yield history, "This agent is answering another message (another tab?); send again once it has.", text
+            return
+        cleared = False
+        for chat, note in stream(agent.step(text), history or [], current):
+            # Clear the box once; later updates leave it alone so the next message can be typed.
+            yield chat, note, (gr.skip() if cleared else "")
+            cleared = True
+
+    send_inputs = [tab.message, tab.chatbot, agent_id]
+    send_outputs = [tab.chatbot, tab.status, tab.message]
+    agent_changed(tab.send.click(on_send, send_inputs, send_outputs))
+    agent_changed(tab.message.submit(on_send, send_inputs, send_outputs))
+
+    def operation(name):
+        def run(history, current):
+            agent = load_agent(api, current)
+            try:
+                events = {"retry": agent.retry, "heartbeat": agent.heartbeat, "summarize": agent.summarize_now,
+                          "warn": agent.memory_warning}[name]()
+                if name == "retry":
+                    history = _history(api, current)  # what is retried is taken back first
+                    first = next(events, None)
+                    history = _history(api, current)[:-1] if first is not None else history
+                    events = _chain([first] if first is not None else [], events)
+                yield from stream(events, history or [], current)
+            except MemGPTError as e:
+                raise gr.Error(str(e)) from e
+
+        return run
+
+    for button, name in ((tab.retry, "retry"), (tab.heartbeat, "heartbeat"), (tab.summarize, "summarize"),
+                         (tab.warn, "warn")):
+        agent_changed(button.click(operation(name), [tab.chatbot, agent_id], [tab.chatbot, tab.status]))
+
+    def on_pop(current):
+        agent = load_agent(api, current)
+        removed = agent.pop(1)
+        return _history(api, current), f"Removed {len(removed)} message(s) from the conversation."
+
+    agent_changed(tab.pop.click(on_pop, [agent_id], [tab.chatbot, tab.status]))
+
+    def edit(kind):
+        def run(text, current):
+            agent = load_agent(api, current)
+            if not text or not text.strip():
+                raise gr.Error("Write the new text first.")
+            try:
+                (agent.rethink if kind == "rethink" else agent.rewrite)(text.strip())
+            except MemGPTError as e:
+                raise gr.Error(str(e)) from e
+            return _history(api, current), "", f"Last reply {'rethought' if kind == 'rethink' else 'rewritten'}."
+
+        return run
+
+    tab.rethink.click(edit("rethink"), [tab.edit_text, agent_id], [tab.chatbot, tab.edit_text, tab.status])
+    tab.rewrite.click(edit("rewrite"), [tab.edit_text, agent_id], [tab.chatbot, tab.edit_text, tab.status])
+
+
+def _chain(first: list[Event], rest):
+    yield from first
+    yield from rest
+
+
+def header_for(api: MemGPT, agent_id: int | None) -> str:
+    return describe_models(row(api, agent_id)) if agent_id is not None else ""

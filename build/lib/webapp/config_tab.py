@@ -1,0 +1,195 @@
+"""The Config tab: provider, model, endpoint, keys (write-only), embedder, defaults; test connection."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gradio as gr
+
+from engine import secrets
+from engine.api import MemGPT
+from engine.config import EmbeddingConfig, LLMConfig, save_settings
+from engine.errors import MemGPTError
+from webapp.chat_tab import EMBEDDERS, PROVIDERS
+
+KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}
+TEST_DEADLINE = 20.0  # seconds for the whole test; a completions server's own timeout is minutes
+
+
+@dataclasses.dataclass
+class ConfigTab:
+    provider: gr.Dropdown
+    model: gr.Textbox
+    endpoint: gr.Textbox
+    context_window: gr.Number
+    wrapper: gr.Dropdown
+    grammar: gr.Checkbox
+    api_key: gr.Textbox
+    key_state: gr.Markdown
+    embedder: gr.Dropdown
+    embed_model: gr.Textbox
+    embed_dim: gr.Number
+    embed_endpoint: gr.Textbox
+    preset: gr.Dropdown
+    persona: gr.Dropdown
+    human: gr.Dropdown
+    save: gr.Button
+    test: gr.Button
+    result: gr.Markdown
+
+
+def wrapper_names() -> list[str]:
+    try:
+        from engine.llm.wrappers import wrapper_names as names
+
+        return list(names())
+    except ImportError:
+        return []
+
+
+def key_status() -> str:
+    lines = [f"- `{name}`: {'set' if secrets.present(name) else 'not set'}" for name in secrets.KEY_NAMES]
+    return "API keys (never shown):\n" + "\n".join(lines)
+
+
+def build(api: MemGPT) -> ConfigTab:
+    s = api.settings
+    library = api.library
+    gr.Markdown("Settings for **new** agents and for connection tests; saved in the data home's config.yaml.")
+    with gr.Row():
+        provider = gr.Dropdown(PROVIDERS, value=s.llm.endpoint_type, label="LLM provider")
+        model = gr.Textbox(value=s.llm.model, label="Model")
+        endpoint = gr.Textbox(value=s.llm.endpoint or "", label="Base URL (or GGUF path for local)")
+    with gr.Row():
+        context_window = gr.Number(value=s.llm.context_window, precision=0, label="Context window (blank: known default)")
+        wrapper = gr.Dropdown(wrapper_names(), value=s.llm.wrapper, label="Prompt wrapper (completions servers)",
+                              allow_custom_value=True)
+        grammar = gr.Checkbox(value=bool(s.llm.grammar), label="Constrain replies with a grammar (llama.cpp servers)")
+    with gr.Row():
+        api_key = gr.Textbox(label="API key for this provider (write-only; empty keeps the current one)",
+                             type="password", value="")
+        key_state = gr.Markdown(key_status())
+    with gr.Row():
+        embedder = gr.Dropdown(EMBEDDERS, value=s.embedding.endpoint_type, label="Embedder")
+        embed_model = gr.Textbox(value=s.embedding.model, label="Embedding model")
+        embed_dim = gr.Number(value=s.embedding.dim, precision=0, label="Dimension")
+        embed_endpoint = gr.Textbox(value=s.embedding.endpoint or "", label="Embedding base URL")
+    with gr.Row():
+        preset = gr.Dropdown(library.preset_names(), value=s.default_preset, label="Default preset")
+        persona = gr.Dropdown(library.names("personas"), value=s.default_persona, label="Default persona")
+        human = gr.Dropdown(library.names("humans"), value=s.default_human, label="Default human")
+    with gr.Row():
+        save = gr.Button("Save settings", variant="primary")
+        test = gr.Button("Test connection")
+    result = gr.Markdown()
+    return ConfigTab(provider, model, endpoint, context_window, wrapper, grammar, api_key, key_state, embedder, embed_model,
+                     embed_dim, embed_endpoint, preset, persona, human, save, test, result)
+
+
+def _llm(provider, model, endpoint, window, wrapper, grammar=False) -> LLMConfig:
+    return LLMConfig(endpoint_type=provider, model=(model or "").strip(), endpoint=(endpoint or "").strip() or None,
+                     context_window=int(window) if window else None, wrapper=wrapper or None, grammar=bool(grammar))
+
+
+def _key_url(kind: str, endpoint: str | None) -> str | None:
+    """The URL a key typed for this endpoint would be sent to (blank OpenAI means its default)."""
+    from engine.llm.client import openai_base_url
+
+    endpoint = (endpoint or "").strip() or None
+    return openai_base_url(endpoint) if kind == "openai" else endpoint
+
+
+def _save_key(home, name: str, key: str, urls: list[str | None]) -> str:
+    """Save a typed key bound to `urls`; the note to show with the result."""
+    try:
+        active = secrets.save(home, name, key, urls)
+    except ValueError as e:
+        raise gr.Error(str(e)) from e
+    if not active:
+        return f" `{name}` was saved, but the one set in the server's environment stays in effect."
+    return f" `{name}` saved for {', '.join(u for u in urls if u)}."
+
+
+def _complete_once(llm):
+    from engine.llm.retry import RetryPolicy, call_with_retries
+
+    calls = call_with_retries(lambda: llm.complete([{"role": "user", "content": "Reply with the word: ready"}], []),
+                              RetryPolicy(max_attempts=1, max_elapsed=TEST_DEADLINE))
+    try:
+        while True:
+            next(calls)
+    except StopIteration as done:
+        return done.value
+
+
+def current_values(api: MemGPT) -> list:
+    """The saved settings, for each page load (values baked in at build time would go stale)."""
+    s = api.settings
+    return [s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.llm.context_window, s.llm.wrapper,
+            bool(s.llm.grammar), "",
+            key_status(), s.embedding.endpoint_type, s.embedding.model, s.embedding.dim, s.embedding.endpoint or "",
+            s.default_preset, s.default_persona, s.default_human]
+
+
+def value_components(tab: ConfigTab) -> list:
+    return [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.grammar, tab.api_key,
+            tab.key_state,
+            tab.embedder, tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
+
+
+def save_config(api: MemGPT, provider, model, endpoint, window, wrapper, grammar, key, embedder, embed_model,
+                embed_dim, embed_endpoint, preset, persona, human):
+    """The Save button: settings to config.yaml, a typed key to secrets.yaml bound to the URLs typed with it."""
+    s = api.settings
+    if not (model or "").strip():
+        raise gr.Error("Give a model name.")
+    if not embed_dim or int(embed_dim) <= 0:
+        raise gr.Error("The embedding dimension must be a positive number.")
+    s.llm = _llm(provider, model, endpoint, window, wrapper, grammar)
+    s.embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=int(embed_dim),
+                                  endpoint=(embed_endpoint or "").strip() or None)
+    s.default_preset, s.default_persona, s.default_human = preset, persona, human
+    save_settings(s)
+    note = ""
+    if key and key.strip() and provider in KEY_FOR:
+        urls = [_key_url(provider, s.llm.endpoint)]
+        if KEY_FOR.get(embedder) == KEY_FOR[provider]:  # the embedder reads the same key: it was typed for both
+            urls.append(_key_url(embedder, s.embedding.endpoint))
+        note = _save_key(s.home, KEY_FOR[provider], key.strip(), urls)
+    return "", key_status(), "Settings saved." + note
+
+
+def test_connection(api: MemGPT, provider, model, endpoint, window, wrapper, grammar, key, *rest):
+    """The Test button: one short call to the typed endpoint, with the typed key if any."""
+    from engine.llm.providers import make_provider
+
+    typed = (key or "").strip() or None
+    config = _llm(provider, model, endpoint, window, wrapper, grammar)
+    try:
+        # A typed key goes to the typed URL only, and is saved only once it has worked there.
+        llm = make_provider(config, timeout=15, api_key=typed)
+        reply = _complete_once(llm)
+    except MemGPTError as e:
+        return "", key_status(), f"❌ **Connection failed:** {e}"
+    except Exception as e:  # anything else is still a failed test, reported exactly
+        return "", key_status(), f"❌ **Connection failed:** {type(e).__name__}: {e}"
+    note = ""
+    if typed and provider in KEY_FOR:
+        note = _save_key(api.settings.home, KEY_FOR[provider], typed, [_key_url(provider, config.endpoint)])
+    text = (reply.content or "").strip()[:200]
+    return "", key_status(), f"✅ **Connected** to {reply.model or llm.model}. It said: {text or '(nothing)'}" + note
+
+
+def wire(api: MemGPT, tab: ConfigTab) -> None:
+    inputs = [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.grammar, tab.api_key,
+              tab.embedder,
+              tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
+
+    def on_save(*values):
+        return save_config(api, *values)
+
+    def on_test(*values):
+        return test_connection(api, *values)
+
+    tab.save.click(on_save, inputs, [tab.api_key, tab.key_state, tab.result])
+    tab.test.click(on_test, inputs, [tab.api_key, tab.key_state, tab.result])

@@ -1,0 +1,158 @@
+"""The Memory tab: core memory blocks with live counters, edit history with revert, templates."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+
+import gradio as gr
+
+from engine.api import MemGPT
+from engine.errors import MemGPTError
+from webapp.common import need_agent
+
+HISTORY_COLUMNS = ["edit", "when (UTC)", "block", "who", "cause", "chars before → after"]
+
+
+@dataclasses.dataclass
+class MemoryTab:
+    version: gr.State  # bumped to redraw the blocks after a revert or a template
+    counts: gr.Markdown
+    refresh: gr.Button
+    history: gr.Dataframe
+    edit_id: gr.Number
+    diff: gr.Code
+    revert: gr.Button
+    template_kind: gr.Radio
+    template: gr.Dropdown
+    template_block: gr.Textbox
+    apply_template: gr.Button
+
+
+def counter(text: str, limit: int) -> str:
+    used = len(text or "")
+    mark = "❌ over the limit" if used > limit else ""
+    return f"{used}/{limit} characters {mark}".strip()
+
+
+def history_rows(edits) -> list[list]:
+    return [
+        [e.id, e.created_at[:19].replace("T", " "), e.label, e.actor, e.cause, f"{len(e.old_value)} → {len(e.new_value)}"]
+        for e in edits
+    ]
+
+
+def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
+    version = gr.State(0)
+    with gr.Row():
+        counts = gr.Markdown()
+        refresh = gr.Button("↻ Refresh", scale=0)
+
+    @gr.render(inputs=[agent_id], triggers=[agent_id.change, refresh.click, version.change])
+    def blocks(current):
+        if current is None:
+            gr.Markdown("Pick an agent in the Chat tab to see its memory.")
+            return
+        for block in api.get_core_memory(current):
+            with gr.Group():
+                box = gr.Textbox(value=block.value, label=f"{block.label}", lines=6, max_lines=20, interactive=True,
+                                 elem_id=f"block-{block.label}")
+                base = gr.State(block.value)  # what the box was loaded with: a save is refused if the block moved on
+                with gr.Row():
+                    count = gr.Markdown(counter(block.value, block.limit), elem_id=f"count-{block.label}")
+                    save = gr.Button(f"Save {block.label}", scale=0, size="sm")
+                box.change(lambda text, limit=block.limit: counter(text, limit), [box], [count], queue=False,
+                          show_progress="hidden")
+
+                def on_save(text, shown, current, label=block.label, limit=block.limit):
+                    try:
+                        saved = api.update_core_memory(need_agent(current), label, text, cause="edited in the UI",
+                                                       expected=shown)
+                    except MemGPTError as e:
+                        # A warning, not gr.Error: an error would blank the history beside it. The text stays.
+                        gr.Warning(str(e))
+                        return f"{counter(text, limit)} · not saved", gr.skip(), gr.skip(), gr.skip()
+                    gr.Info(f"Saved {label}.")
+                    return counter(saved.value, saved.limit), *summary(api, current), saved.value
+
+                save.click(on_save, [box, base, agent_id], [count, counts, history, base])
+
+    gr.Markdown("### Edit history")
+    history = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, label="Edits, newest first", wrap=True)
+    with gr.Row():
+        edit_id = gr.Number(label="Edit number", precision=0)
+        revert = gr.Button("Revert this edit", variant="stop")
+    diff = gr.Code(label="What the edit changed", language=None, lines=8)
+    with gr.Accordion("Apply a persona or human template", open=False):
+        with gr.Row():
+            template_kind = gr.Radio(["personas", "humans"], value="personas", label="Template kind")
+            template = gr.Dropdown(api.library.names("personas"), label="Template")
+            template_block = gr.Textbox(value="persona", label="Into block")
+            apply_template = gr.Button("Apply")
+    return MemoryTab(version, counts, refresh, history, edit_id, diff, revert, template_kind, template, template_block,
+                     apply_template)
+
+
+def summary(api: MemGPT, current: int | None):
+    if current is None:
+        return "", []
+    recall = api.recall_count(current)
+    archival = api.archival_count(current)
+    return (f"Recall memory: **{recall}** messages · Archival memory: **{archival}** passages",
+            history_rows(api.memory_history(current)))
+
+
+def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
+    refresh_outputs = [tab.counts, tab.history]
+    agent_id.change(lambda current: summary(api, current), [agent_id], refresh_outputs)
+    tab.refresh.click(lambda current: summary(api, current), [agent_id], refresh_outputs)
+
+    def show_diff(edit_number, current):
+        if not edit_number:
+            return ""
+        try:
+            edit = api.memory_edit(need_agent(current), int(edit_number))
+        except MemGPTError as e:
+            raise gr.Error(str(e)) from e
+        lines = difflib.unified_diff(edit.old_value.splitlines(), edit.new_value.splitlines(),
+                                     "before", "after", lineterm="")
+        return "\n".join(lines) or "(no change)"
+
+    tab.edit_id.change(show_diff, [tab.edit_id, agent_id], [tab.diff])
+
+    def on_select(evt: gr.SelectData, current):
+        row = evt.row_value if hasattr(evt, "row_value") else None
+        return int(row[0]) if row else gr.Number()
+
+    tab.history.select(on_select, [agent_id], [tab.edit_id])
+
+    def on_revert(edit_number, current, version):
+        if not edit_number:
+            raise gr.Error("Pick an edit to revert (click its row or type its number).")
+        try:
+            block = api.revert(need_agent(current), int(edit_number))
+        except MemGPTError as e:
+            raise gr.Error(str(e)) from e
+        gr.Info(f"Reverted edit #{int(edit_number)} on {block.label}.")
+        return *summary(api, current), version + 1
+
+    tab.revert.click(on_revert, [tab.edit_id, agent_id, tab.version], [*refresh_outputs, tab.version])
+
+    def on_kind(kind):
+        return gr.Dropdown(choices=api.library.names(kind), value=None), "persona" if kind == "personas" else "human"
+
+    tab.template_kind.change(on_kind, [tab.template_kind], [tab.template, tab.template_block])
+
+    def on_apply(kind, name, label, current, version):
+        if not name:
+            raise gr.Error("Pick a template.")
+        try:
+            text = api.library.text(kind, name)
+            api.update_core_memory(need_agent(current), label.strip(), text, cause=f"template {name!r}")
+        except MemGPTError as e:
+            raise gr.Error(str(e)) from e
+        gr.Info(f"Applied {name} to {label}.")
+        return *summary(api, current), version + 1
+
+    tab.apply_template.click(on_apply, [tab.template_kind, tab.template, tab.template_block, agent_id, tab.version],
+                             [*refresh_outputs, tab.version])

@@ -1,0 +1,85 @@
+"""Launching the web app: address, login, public link, with safe defaults.
+
+Binding beyond loopback or sharing a public link requires a login unless the
+user explicitly waives it. A public link needs Gradio's share server on the
+internet; where it cannot be reached we fail at once with a clear message
+instead of hanging.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+
+from engine.errors import ConfigError
+from webapp.login import LoginGuard
+
+SHARE_HOST = ("api.gradio.app", 443)
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    if not value:
+        return None
+    user, sep, password = value.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError("Login must be given as user:password.")
+    return user, password
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, share: bool, auth: tuple[str, str] | None, waive: bool) -> None:
+    if auth or waive:
+        return
+    if share or not is_loopback(host):
+        where = "a public share link" if share else f"address {host}"
+        raise ConfigError(
+            f"Serving on {where} needs a login: pass --auth user:password (or set MEMGPT_AUTH), "
+            "or --no-auth to accept that anyone who can reach it may use it."
+        )
+
+
+def internet_reachable(timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection(SHARE_HOST, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None, waive_auth: bool) -> None:
+    credentials = parse_auth(auth or os.environ.get("MEMGPT_AUTH"))
+    check_exposure(host, share, credentials, waive_auth)
+    if share and not internet_reachable():
+        raise ConfigError(
+            "A public link needs Gradio's share server on the internet, which this machine cannot reach. "
+            "Run without --share, or bind to your network with --host 0.0.0.0 and --auth."
+        )
+    demo.queue(default_concurrency_limit=8)
+    guard = LoginGuard(*credentials) if credentials else None  # one count of failures for the page and the socket
+    # blocked_paths: Gradio's /file= route must never serve the data home, whatever else it allows.
+    demo.launch(server_name=host, server_port=port, share=share, auth=guard.check if guard else None,
+                show_error=True, prevent_thread_lock=True, blocked_paths=[str(runtime.settings.home)])
+    mount_websocket(demo, runtime, credentials, guard)
+    print(f"WebSocket API on ws://{host}:{port}/ws")
+    demo.block_thread()
+
+
+def mount_websocket(demo, runtime, credentials, guard=None):
+    """The WebSocket API on the web app's own server; a web login (cookie) or Basic auth admits it."""
+    from webapp.websocket import add_route
+
+    app = demo.app
+
+    def cookie_check(cookies) -> bool:
+        return any(app.tokens.get(value) for key, value in cookies.items() if key.startswith("access-token"))
+
+    return add_route(app, runtime, credentials, cookie_check, guard=guard)

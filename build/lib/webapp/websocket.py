@@ -1,0 +1,431 @@
+"""The WebSocket API: the seed's JSON protocol over the same engine.
+
+Client -> server:
+  {"type": "command", "command": "create_agent", "config": {...}}
+  {"type": "command", "command": "load_agent", "name": "..."}
+  {"type": "user_message", "message": "...", "agent_name": "..."}   (agent_name optional once chosen)
+Server -> client:
+  {"type": "command_response", "status": "OK"}
+  {"type": "agent_response_start"} / {"type": "agent_response", "message_type": ..., "message": ...}
+  / {"type": "agent_response_end"}, {"type": "agent_response_error", "message": ...},
+  {"type": "server_error", "message": ...}
+
+Every frame comes from someone who may be hostile (the app can run on a public
+Space), so the shape is:
+
+- Each connection has a reader that never stops reading (so pings, pongs and
+  closes are handled while a step runs) and a worker that handles that
+  connection's frames in order from a bounded queue. A frame that does not fit
+  is answered at once with a server_error saying it was not processed: nothing
+  a client sends disappears without a frame saying so.
+- Listeners and work are keyed by agent id, never by name: names can be renamed
+  away and reused, and case folding of Unicode names is not a safe identity.
+- Each agent has its own FIFO lane of steps and at most one thread running them,
+  so a flooded agent cannot take the threads other agents need. A step keeps
+  going if the client that asked disconnects: what the agent says is committed
+  and heard by the agent's other listeners either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import signal
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+# Module level on purpose: FastAPI resolves the endpoint's annotations by name.
+from fastapi import HTTPException
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from engine.api import MemGPT
+from engine.config import EmbeddingConfig, LLMConfig
+from engine.errors import MemGPTError
+from engine.events import AssistantMessage, Error, Event, SystemAlert, Thought, ToolCall, ToolResult
+from engine.runtime import Runtime
+from webapp.login import LoginGuard
+
+log = logging.getLogger(__name__)
+
+MAX_FRAME_CHARS = 64_000
+MAX_MESSAGE_CHARS = 20_000
+# Frames a connection may have waiting behind the one being handled; enough for a
+# client that pipelines, small enough that a flood costs little memory.
+MAX_PENDING = 32
+# A listener that stops reading would otherwise hold up every other listener of the agent.
+SEND_TIMEOUT = 10.0
+
+
+class Client(Protocol):
+    async def send_text(self, data: str) -> None: ...
+
+
+def event_frame(event: Event) -> dict[str, Any] | None:
+    """The protocol frame for one engine event (None for events the protocol has no place for)."""
+    if isinstance(event, Thought):
+        return {"type": "agent_response", "message_type": "internal_monologue", "message": event.text}
+    if isinstance(event, AssistantMessage):
+        return {"type": "agent_response", "message_type": "assistant_message", "message": event.text}
+    if isinstance(event, ToolCall):
+        if event.name == "send_message":
+            return None
+        shown = {k: v for k, v in event.arguments.items() if k != "request_heartbeat"}
+        return {"type": "agent_response", "message_type": "function_message",
+                "message": f"Running {event.name}({json.dumps(shown, ensure_ascii=False)})"}
+    if isinstance(event, ToolResult):
+        if event.name == "send_message" and event.status == "OK":
+            return None
+        return {"type": "agent_response", "message_type": "function_message",
+                "message": f"{event.name} -> {event.status}: {event.message}"}
+    if isinstance(event, SystemAlert):
+        return {"type": "agent_response", "message_type": "function_message", "message": f"[{event.alert}] {event.text}"}
+    if isinstance(event, Error):
+        return {"type": "agent_response_error", "message": event.message}
+    return None
+
+
+class WebSocketInterface:
+    """Which clients listen to which agent (by agent id), and sending each of them every frame."""
+
+    def __init__(self) -> None:
+        self._clients: dict[int, set[Client]] = {}
+
+    def register(self, agent_id: int, client: Client) -> None:
+        self.unregister(client)
+        self._clients.setdefault(agent_id, set()).add(client)
+
+    def unregister(self, client: Client) -> None:
+        for agent_id in list(self._clients):
+            self._clients[agent_id].discard(client)
+            if not self._clients[agent_id]:
+                del self._clients[agent_id]
+
+    def clients(self, agent_id: int) -> list[Client]:
+        return list(self._clients.get(agent_id, ()))
+
+    async def broadcast(self, agent_id: int, frame: dict[str, Any]) -> None:
+        data = json.dumps(frame, ensure_ascii=False)
+        # Concurrently, so one slow reader delays the others by at most SEND_TIMEOUT, once.
+        await asyncio.gather(*(self._send(client, data) for client in self.clients(agent_id)))
+
+    async def _send(self, client: Client, data: str) -> None:
+        try:
+            await asyncio.wait_for(client.send_text(data), SEND_TIMEOUT)
+        except Exception:  # a client that went away or stopped reading must not disturb the others
+            log.info("dropping a WebSocket client that could not be sent to")
+            self.unregister(client)
+
+
+class AgentLanes:
+    """One FIFO queue of steps per agent, drained by one task that runs one step at a time."""
+
+    def __init__(self, interface: WebSocketInterface) -> None:
+        self.interface = interface
+        self._lanes: dict[int, deque] = {}
+        self._drains: set[asyncio.Task] = set()
+
+    async def run(self, agent_id: int, events: Callable[[], Iterable[Event]]) -> None:
+        """Queue a step and wait until it has been broadcast to the end.
+
+        Cancelling the wait withdraws a step that has not started; a started step runs on.
+        """
+        done = asyncio.get_running_loop().create_future()
+        lane = self._lanes.get(agent_id)
+        if lane is None:
+            lane = self._lanes[agent_id] = deque()
+            task = asyncio.create_task(self._drain(agent_id, lane))
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
+        lane.append((events, done))
+        await done
+
+    async def _drain(self, agent_id: int, lane: deque) -> None:
+        try:
+            while lane:
+                events, done = lane.popleft()
+                if done.cancelled():
+                    continue
+                try:
+                    await run_step(self.interface, agent_id, events)
+                except Exception:
+                    log.exception("broadcasting a step failed")
+                finally:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            # No await between the empty check and this, so no step can slip into a dead lane.
+            if self._lanes.get(agent_id) is lane:
+                del self._lanes[agent_id]
+
+
+async def run_step(interface: WebSocketInterface, agent_id: int, events: Callable[[], Iterable[Event]]) -> None:
+    """Run one step on its own thread, broadcasting frames as events arrive."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue = asyncio.Queue()
+    done = object()
+
+    def post(item) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # the server is shutting down; finish the step so it is committed
+            pass
+
+    def work() -> None:
+        try:
+            for event in events():
+                post(event)
+        except MemGPTError as e:
+            post(Error(str(e), retryable=False))
+        except Exception as e:  # an engine bug must still end the exchange cleanly
+            log.exception("step failed")
+            post(Error(f"Internal error: {type(e).__name__}: {e}"))
+        finally:
+            post(done)
+
+    await interface.broadcast(agent_id, {"type": "agent_response_start"})
+    try:
+        # A thread of its own rather than a shared pool: a pool's threads can all end up
+        # waiting on one busy agent's lock, and then nobody else gets a reply.
+        threading.Thread(target=work, name=f"ws-agent-{agent_id}").start()
+    except RuntimeError as e:
+        await interface.broadcast(agent_id, {"type": "agent_response_error", "message": f"Could not start the step: {e}"})
+    else:
+        while (event := await queue.get()) is not done:
+            frame = event_frame(event)
+            if frame is not None:
+                await interface.broadcast(agent_id, frame)
+    await interface.broadcast(agent_id, {"type": "agent_response_end"})
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(user, password) from an `Authorization: Basic ...` header, or None."""
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        user, sep, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None
+    return (user, password) if sep else None
+
+
+def preview(raw: str, limit: int = 80) -> str:
+    return raw if len(raw) <= limit else raw[:limit] + "..."
+
+
+class Session:
+    """One connection: the protocol state machine, fed by its reader through a bounded queue."""
+
+    def __init__(self, api: MemGPT, interface: WebSocketInterface, lanes: AgentLanes, client: Client):
+        self.api = api
+        self.interface = interface
+        self.lanes = lanes
+        self.client = client
+        self.agent_id: int | None = None
+        self.pending: asyncio.Queue[str] = asyncio.Queue(MAX_PENDING)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.client.send_text(json.dumps(frame, ensure_ascii=False))
+
+    async def error(self, message: str) -> None:
+        await self.send({"type": "server_error", "message": message})
+
+    async def read(self, websocket: WebSocket) -> None:
+        """Read frames until the client leaves, queueing them for `work` or refusing them aloud."""
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None:
+                await self.error("Binary frames are not supported; send JSON text frames.")
+            elif len(raw) > MAX_FRAME_CHARS:
+                # Refused here, so a flood of big frames never sits in the queue.
+                await self.error(f"The frame is {len(raw)} characters long; the limit is {MAX_FRAME_CHARS}.")
+            else:
+                try:
+                    self.pending.put_nowait(raw)
+                except asyncio.QueueFull:
+                    await self.error(f"Too many pending messages ({MAX_PENDING}); "
+                                     f"this one was not processed: {preview(raw)}")
+
+    async def work(self) -> None:
+        """Handle queued frames one at a time, in the order they came."""
+        while True:
+            raw = await self.pending.get()
+            try:
+                await self.handle(raw)
+            except Exception:
+                log.exception("handling a WebSocket frame failed")
+                try:
+                    await self.error(f"Internal error; this frame was not processed: {preview(raw)}")
+                except Exception:
+                    return  # the client is gone
+
+    async def handle(self, raw: str) -> None:
+        if len(raw) > MAX_FRAME_CHARS:
+            return await self.error(f"The frame is {len(raw)} characters long; the limit is {MAX_FRAME_CHARS}.")
+        try:
+            data = json.loads(raw)
+        except (json.JSONDecodeError, RecursionError):
+            return await self.error("The frame is not valid JSON.")
+        if not isinstance(data, dict):
+            return await self.error("A frame must be a JSON object with a 'type'.")
+        kind = data.get("type")
+        if kind == "command":
+            return await self.command(data)
+        if kind == "user_message":
+            return await self.user_message(data)
+        return await self.error(f"Unknown frame type {kind!r}; use 'command' or 'user_message'.")
+
+    async def command(self, data: dict[str, Any]) -> None:
+        name = data.get("command")
+        try:
+            if name == "create_agent":
+                agent = await asyncio.to_thread(self._create, data.get("config") or {})
+            elif name == "load_agent":
+                agent = await asyncio.to_thread(self.api.get_agent, str(data.get("name", "")))
+            else:
+                return await self.error(f"Unknown command {name!r}; use 'create_agent' or 'load_agent'.")
+        except (MemGPTError, ValueError, TypeError) as e:
+            return await self.error(str(e))
+        self.agent_id = agent.id
+        self.interface.register(agent.id, self.client)
+        await self.send({"type": "command_response", "status": "OK"})
+
+    def _create(self, config: dict[str, Any]):
+        if not isinstance(config, dict):
+            raise ValueError("'config' must be an object.")
+        s = self.api.settings
+        llm = LLMConfig(
+            endpoint_type=config.get("model_endpoint_type", s.llm.endpoint_type),
+            model=config.get("model", s.llm.model),
+            endpoint=config.get("model_endpoint", s.llm.endpoint),
+            context_window=config.get("context_window", s.llm.context_window),
+            wrapper=config.get("model_wrapper", s.llm.wrapper),
+        )
+        embedding = EmbeddingConfig(
+            endpoint_type=config.get("embedding_endpoint_type", s.embedding.endpoint_type),
+            model=config.get("embedding_model", s.embedding.model),
+            dim=int(config.get("embedding_dim", s.embedding.dim)),
+            endpoint=config.get("embedding_endpoint", s.embedding.endpoint),
+        )
+        return self.api.create_agent(
+            str(config.get("name", "")), preset=config.get("preset"), persona=config.get("persona"),
+            human=config.get("human"), llm=llm, embedding=embedding,
+        )
+
+    async def user_message(self, data: dict[str, Any]) -> None:
+        name = data.get("agent_name")
+        message = data.get("message")
+        if not name and self.agent_id is None:
+            return await self.error("No agent chosen: send create_agent or load_agent first, or give agent_name.")
+        if not isinstance(message, str) or not message.strip():
+            return await self.error("'message' must be a non-empty string.")
+        if len(message) > MAX_MESSAGE_CHARS:
+            return await self.error(f"The message is {len(message)} characters long; the limit is {MAX_MESSAGE_CHARS}.")
+        agent_id = self.agent_id
+        if name:
+            try:
+                agent_id = (await asyncio.to_thread(self.api.get_agent, str(name))).id
+            except MemGPTError as e:
+                return await self.error(str(e))
+        if agent_id is None:  # checked above; this tells the type checker
+            return await self.error("No agent chosen.")
+        if agent_id != self.agent_id or self.client not in self.interface.clients(agent_id):
+            self.agent_id = agent_id
+            self.interface.register(agent_id, self.client)
+        api = self.api
+
+        def events() -> Iterable[Event]:
+            # Loaded by id on the step's own thread: a rename, or a new agent taking the
+            # old name, cannot redirect a message already accepted for this agent.
+            return api.stream(agent_id, message)
+
+        await self.lanes.run(agent_id, events)
+
+
+async def _deny(websocket: WebSocket, status: int, text: str, headers: dict[str, str] | None = None) -> None:
+    """Refuse the handshake with an HTTP status and a reason the client can show."""
+    from starlette.responses import PlainTextResponse
+
+    try:
+        await websocket.send_denial_response(PlainTextResponse(text, status_code=status, headers=headers))
+    except RuntimeError:  # a server without the denial extension: a bare refusal
+        await websocket.close(code=4000 + status, reason=text[:120])
+
+
+def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | None, cookie_check=None,
+              path: str = "/ws", guard: LoginGuard | None = None) -> WebSocketInterface:
+    """Mount the endpoint on a FastAPI/Starlette app; returns its interface (for tests).
+
+    Basic auth goes through the same throttled check as the web login (`guard`,
+    shared with it when both run on one server), so the socket is no side door
+    for guessing the password.
+    """
+    api = runtime if isinstance(runtime, MemGPT) else MemGPT(runtime=runtime)
+    interface = WebSocketInterface()
+    lanes = AgentLanes(interface)
+    if credentials is not None and guard is None:
+        guard = LoginGuard(*credentials)
+
+    async def endpoint(websocket: WebSocket) -> None:
+        if credentials is not None:
+            allowed = cookie_check is not None and cookie_check(websocket.cookies)
+            pair = None if allowed else basic_credentials(websocket.headers.get("authorization"))
+            if pair is not None and guard is not None:
+                try:
+                    allowed = guard.verify(*pair)
+                except HTTPException as e:
+                    return await _deny(websocket, e.status_code, str(e.detail), dict(e.headers or {}))
+            if not allowed:
+                return await _deny(websocket, 401, "Login required: send Basic auth or the web login's cookie.",
+                                   {"WWW-Authenticate": 'Basic realm="memgpt"'})
+        await websocket.accept()
+        session = Session(api, interface, lanes, websocket)
+        worker = asyncio.create_task(session.work())
+        try:
+            await session.read(websocket)
+        except (WebSocketDisconnect, OSError, RuntimeError):
+            pass  # the client left while we were answering it
+        finally:
+            interface.unregister(websocket)
+            # Frames not yet started are dropped with the connection (there is nobody left
+            # to tell); a step already running goes on in its agent's lane.
+            worker.cancel()
+
+    app.add_api_websocket_route(path, endpoint)
+    return interface
+
+
+def serve_forever(host: str, port: int, home: str | None, auth: str | None) -> None:
+    """`python app.py ws`: the WebSocket API alone."""
+    import uvicorn
+    from fastapi import FastAPI
+
+    from engine.runtime import open_runtime
+    from webapp.serve import check_exposure, parse_auth
+
+    credentials = parse_auth(auth)
+    check_exposure(host, False, credentials, waive=False)
+    app = FastAPI()
+    runtime = open_runtime(home)
+    add_route(app, runtime, credentials)
+    print(f"WebSocket API on ws://{host}:{port}/ws")
+    # uvicorn shuts down on SIGTERM, then re-raises it to the handler it found: make that one
+    # an ordinary interrupt, so the store below is closed instead of the process dying first.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runtime.close()  # folds the write-ahead log into memgpt.db
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

@@ -1,0 +1,403 @@
+"""The engine's public API: one `MemGPT` object that every face (and your program) uses.
+
+    from engine import MemGPT
+
+    with MemGPT(home="/tmp/memgpt-demo") as memgpt:
+        memgpt.create_agent("sam")
+        for event in memgpt.stream("sam", "Hello! My name is Kim."):
+            print(event.kind, event)
+        print(memgpt.get_core_memory("sam"))
+
+Agents are addressed by name or id everywhere. Conversation calls return the
+typed events of `engine.events` (a generator with `stream`, a list with
+`user_message`). Every change to an agent made here holds the agent's lock, so
+it never lands in the middle of one of its turns, and runs in one transaction.
+
+The web app, the terminal and the WebSocket server use this module and never
+the store: faces -> api -> engine internals -> store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from engine import agents as agents_mod
+from engine.agent import Agent, AgentOptions
+from engine.config import EmbeddingConfig, LLMConfig, Settings
+from engine.context import Context, in_context_rows
+from engine.embeddings import Embedder, make_embedder
+from engine.errors import ConfigError, MemGPTError, NotFound
+from engine.events import Event
+from engine.loaders import LoadReport, ingest, read_directory, read_file, read_webpages
+from engine.memory import ArchivalMemory, CoreMemory, RecallMemory, SearchResults
+from engine.presets import Preset, PresetLibrary
+from engine.runtime import Runtime, open_runtime
+from engine.store import agents as agents_store
+from engine.store import blocks as blocks_store
+from engine.store import passages as passages_store
+from engine.store import sources as sources_store
+from engine.store.blocks import Block, Edit
+from engine.store.messages import Message
+from engine.transfer import ImportResult, export_agent, import_agent
+
+AgentRef = str | int
+Progress = Callable[[int, int | None, str], None]  # (done, total if known, what)
+
+__all__ = ["MemGPT", "AgentInfo", "SourceInfo", "Block", "Edit", "Message", "SearchResults", "LoadReport",
+           "ImportResult", "Context"]
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentInfo:
+    """What an agent is: its name, prompts and the models it uses (never a key)."""
+
+    id: int
+    name: str
+    preset: str
+    persona: str | None
+    human: str | None
+    functions: list[str]
+    llm: LLMConfig
+    embedding: EmbeddingConfig
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: agents_store.AgentRow) -> AgentInfo:
+        return cls(row.id, row.name, row.preset, row.persona, row.human, list(row.functions),
+                   LLMConfig(**row.llm_config), EmbeddingConfig(**row.embedding_config), row.created_at,
+                   row.updated_at)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceInfo:
+    """A loaded data source: its embedder and how many passages it holds."""
+
+    id: int
+    name: str
+    description: str
+    embedding_model: str
+    embedding_dim: int
+    passages: int
+    created_at: str
+
+
+class MemGPT:
+    """A client over one data home (`home`, default `$MEMGPT_HOME` or `~/.memgpt`).
+
+    Pass `runtime=` to share an already opened one (the faces do). Close it, or use
+    it as a context manager, to fold the database's write-ahead log back into the file.
+    """
+
+    def __init__(self, home: str | Path | None = None, *, runtime: Runtime | None = None):
+        self.runtime = runtime if runtime is not None else open_runtime(home)
+        self._owns_runtime = runtime is None
+
+    def close(self) -> None:
+        """Close the store (when this client opened it), folding its log into the database file."""
+        if self._owns_runtime:
+            self.runtime.close()
+
+    def __enter__(self) -> MemGPT:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def library(self) -> PresetLibrary:
+        """Presets, personas, humans and system prompts (shipped and the user's own)."""
+        return self.runtime.library
+
+    def preset(self, name: str) -> Preset:
+        """A preset with its functions checked against the tools this home has."""
+        return self.runtime.library.preset(name, self.runtime.registry)
+
+    # ------------------------------------------------------------------ agents
+
+    def _row(self, agent: AgentRef) -> agents_store.AgentRow:
+        return agents_mod.get_agent(self.runtime.store, agent)
+
+    def list_agents(self) -> list[AgentInfo]:
+        """Every agent in the data home, oldest first."""
+        return [AgentInfo.from_row(r) for r in agents_mod.list_agents(self.runtime.store)]
+
+    def get_agent(self, agent: AgentRef) -> AgentInfo:
+        """The agent by name (compared case-insensitively, Unicode-normalized) or id; NotFound otherwise."""
+        return AgentInfo.from_row(self._row(agent))
+
+    def create_agent(self, name: str | None = None, *, preset: str | None = None, persona: str | None = None,
+                     human: str | None = None, llm: LLMConfig | None = None,
+                     embedding: EmbeddingConfig | None = None) -> AgentInfo:
+        """A new agent; what is not given comes from the home's defaults (config.yaml, then the environment)."""
+        name = name if name is not None else self._free_name()
+        rt = self.runtime
+        row = agents_mod.create_agent(rt.store, rt.settings, rt.library, rt.registry, name, preset=preset,
+                                      persona=persona, human=human, llm=llm, embedding=embedding)
+        return AgentInfo.from_row(row)
+
+    def _free_name(self) -> str:
+        taken = {agents_store.name_key(a.name) for a in self.list_agents()}
+        n = 1
+        while f"agent-{n}" in taken:
+            n += 1
+        return f"agent-{n}"
+
+    def rename_agent(self, agent: AgentRef, new_name: str) -> AgentInfo:
+        """Give the agent a new name (refused when another agent has it, in any letter case)."""
+        row = self._row(agent)
+        with self.runtime.store.hold_agent(row.id):
+            return AgentInfo.from_row(agents_mod.rename_agent(self.runtime.store, row.id, new_name))
+
+    def delete_agent(self, agent: AgentRef) -> None:
+        """Delete the agent with all its messages, memory and passages."""
+        agents_mod.delete_agent(self.runtime.store, self._row(agent).id)
+
+    def update_agent(self, agent: AgentRef, *, llm: LLMConfig | None = None, embedding: EmbeddingConfig | None = None,
+                     on_progress: Progress | None = None) -> AgentInfo:
+        """Change the agent's model and/or embedder. A new embedder re-embeds its passages first."""
+        from engine.reembed import reembed_agent
+
+        row = self._row(agent)
+        if embedding is not None and dataclasses.asdict(embedding) != row.embedding_config:
+            embedder = make_embedder(embedding)
+            for step in reembed_agent(self.runtime.store, row.id, embedder, embedding):
+                if on_progress:
+                    on_progress(step.done, step.total, f"re-embedded {step.done} of {step.total} passages")
+        if llm is not None:
+            with self.runtime.store.hold_agent(row.id):
+                agents_store.update(self.runtime.store, row.id, llm_config=dataclasses.asdict(llm))
+        return self.get_agent(row.id)
+
+    # ------------------------------------------------------------------ conversation
+
+    def open_agent(self, agent: AgentRef, *, options: AgentOptions | None = None, provider=None,
+                   embedder: Embedder | None = None) -> Agent:
+        """The running agent, for a face that keeps one across turns (its controls: step, pop, retry...)."""
+        return Agent.load(self.runtime, self._row(agent).id, options=options, provider=provider, embedder=embedder)
+
+    def stream(self, agent: AgentRef, text: str) -> Iterator[Event]:
+        """One user turn: the agent's thoughts, calls, results and messages as they happen."""
+        return self.open_agent(agent).step(text)
+
+    def user_message(self, agent: AgentRef, text: str) -> list[Event]:
+        """One user turn, run to the end; the events it produced."""
+        return list(self.stream(agent, text))
+
+    def run_command(self, agent: AgentRef, command: str) -> list[Event] | str:
+        """A slash command of the terminal chat (`/pop 2`, `/retry`, `/rethink TEXT`, `/memory`...).
+
+        Commands that run the agent return its events; the others return a line of text.
+        """
+        name, _, rest = command.strip().lstrip("/").partition(" ")
+        running = self.open_agent(agent)
+        rest = rest.strip()
+        if name == "pop":
+            count = int(shlex.split(rest)[0]) if rest else 1
+            return f"Removed {len(running.pop(count))} message(s)."
+        if name in ("retry", "heartbeat", "summarize", "memorywarning"):
+            run = {"retry": running.retry, "heartbeat": running.heartbeat, "summarize": running.summarize_now,
+                   "memorywarning": running.memory_warning}[name]
+            return list(run())
+        if name in ("rethink", "rewrite"):
+            if not rest:
+                raise ValueError(f"/{name} needs the new text.")
+            (running.rethink if name == "rethink" else running.rewrite)(rest)
+            return f"Last {'inner monologue' if name == 'rethink' else 'message'} replaced."
+        if name == "memory":
+            return "\n\n".join(f"{b.label} ({len(b.value)}/{b.limit}):\n{b.value}" for b in running.core.blocks())
+        if name == "attach":
+            source = self.attach(agent, rest)
+            return f"Attached {source.name} ({source.passages} passages)."
+        raise ValueError(f"Unknown command /{name}.")
+
+    def messages(self, agent: AgentRef) -> list[Message]:
+        """The messages in the agent's context window, in prompt order (the summary first)."""
+        return in_context_rows(self.runtime.store, self._row(agent).id)
+
+    def context(self, agent: AgentRef) -> Context:
+        """The context window as the model sees it, with its token breakdown per part."""
+        return self.open_agent(agent).context()
+
+    def usage(self, agent: AgentRef) -> tuple[int, int, int]:
+        """(LLM calls, prompt tokens, completion tokens) over the agent's life."""
+        return agents_store.usage_totals(self.runtime.store, self._row(agent).id)
+
+    # ------------------------------------------------------------------ core memory
+
+    def get_core_memory(self, agent: AgentRef) -> list[Block]:
+        """The agent's core memory blocks (persona, human, ...) in their order."""
+        return CoreMemory(self.runtime.store, self._row(agent).id).blocks()
+
+    def update_core_memory(self, agent: AgentRef, block: str, text: str, *, cause: str = "edited",
+                           expected: str | None = None) -> Block:
+        """Replace a block's text as the user (refused past the block's limit); recorded in its history.
+
+        Pass `expected`, the value your text was edited from, and a block the agent
+        changed in the meantime raises EditConflict instead of losing the agent's edit.
+        """
+        agent_id = self._row(agent).id
+        with self.runtime.store.hold_agent(agent_id):
+            return CoreMemory(self.runtime.store, agent_id).set(block, text, actor="user", cause=cause,
+                                                                expected=expected)
+
+    def memory_history(self, agent: AgentRef, block: str | None = None) -> list[Edit]:
+        """Every edit of the agent's blocks (or one block), newest first."""
+        return CoreMemory(self.runtime.store, self._row(agent).id).history(block)
+
+    def memory_edit(self, agent: AgentRef, edit_id: int) -> Edit:
+        """One edit of the agent's blocks, with the text before and after."""
+        return blocks_store.get_edit(self.runtime.store, self._row(agent).id, edit_id)
+
+    def revert(self, agent: AgentRef, edit_id: int) -> Block:
+        """Put a block back to its value before edit `edit_id`, as a new edit."""
+        agent_id = self._row(agent).id
+        with self.runtime.store.hold_agent(agent_id):
+            return CoreMemory(self.runtime.store, agent_id).revert(edit_id, actor="user")
+
+    # ------------------------------------------------------------------ recall and archival
+
+    def recall_count(self, agent: AgentRef) -> int:
+        """How many messages recall memory holds for the agent."""
+        return RecallMemory(self.runtime.store, self._row(agent).id).count()
+
+    def search_recall(self, agent: AgentRef, query: str, page: int = 0) -> str:
+        """Past messages matching `query` (full text, any string is safe), one page as the agent sees it."""
+        return RecallMemory(self.runtime.store, self._row(agent).id).search(query, page)
+
+    def archival_count(self, agent: AgentRef) -> int:
+        """How many passages the agent can search: its own and those of attached sources."""
+        return passages_store.count_for_agent(self.runtime.store, self._row(agent).id)
+
+    def _archival(self, agent: AgentRef) -> ArchivalMemory:
+        row = self._row(agent)
+        try:
+            embedder = make_embedder(EmbeddingConfig(**row.embedding_config))
+        except ConfigError as e:
+            raise ConfigError(f"Agent {row.name!r} has no usable embedder: {e}") from e
+        return ArchivalMemory(self.runtime.store, row.id, embedder)
+
+    def search_archival(self, agent: AgentRef, query: str, *, page: int = 0, mode: str = "hybrid",
+                        k: int | None = None) -> SearchResults:
+        """Passages of the agent and its attached sources; `mode` is "hybrid" or "vector".
+
+        One page (as the agent sees it) by default; with `k`, the best `k` from `page` on.
+        """
+        archival = self._archival(agent)
+        found = archival.search(query, page, mode=mode)
+        if k is None:
+            return found
+        hits = list(found.hits)
+        while len(hits) < k and found.page < found.last:
+            found = archival.search(query, found.page + 1, mode=mode)
+            hits.extend(found.hits)
+        return SearchResults(hits[:k], found.total, page, found.last)
+
+    def insert_archival(self, agent: AgentRef, text: str) -> list[int]:
+        """Chunk, embed and store `text` in the agent's archival memory; the new passage ids."""
+        archival = self._archival(agent)
+        with self.runtime.store.hold_agent(archival.agent_id):
+            return archival.insert(text)
+
+    def delete_archival(self, agent: AgentRef, passage_id: int) -> None:
+        """Delete one of the agent's own passages (a source's passages belong to the source)."""
+        agent_id = self._row(agent).id
+        with self.runtime.store.hold_agent(agent_id):
+            passages_store.delete(self.runtime.store, int(passage_id), agent_id=agent_id)
+
+    # ------------------------------------------------------------------ data sources
+
+    def _source_info(self, source: sources_store.Source) -> SourceInfo:
+        return SourceInfo(source.id, source.name, source.description, source.embedding_model, source.embedding_dim,
+                          passages_store.count_for_source(self.runtime.store, source.id), source.created_at)
+
+    def list_sources(self) -> list[SourceInfo]:
+        """Every data source in the data home."""
+        return [self._source_info(s) for s in sources_store.list_all(self.runtime.store)]
+
+    def attached_sources(self, agent: AgentRef) -> list[SourceInfo]:
+        """The data sources the agent searches along with its own archival memory."""
+        return [self._source_info(s) for s in sources_store.attached(self.runtime.store, self._row(agent).id)]
+
+    def create_source(self, name: str, *, description: str = "", embedding: EmbeddingConfig | None = None) -> SourceInfo:
+        """An empty data source embedded with `embedding` (default: the home's embedder)."""
+        config = embedding or self.settings.embedding
+        return self._source_info(sources_store.create(self.runtime.store, name, config.model, config.dim, description))
+
+    def load(self, source: str, items: Iterable, *, embedding: EmbeddingConfig | None = None,
+             on_progress: Progress | None = None, max_concurrency: int | None = None,
+             description: str = "") -> LoadReport:
+        """Chunk, embed and store reader items (see `engine.loaders`) into `source`, created if new.
+
+        Loading is idempotent: a chunk the source already holds is skipped, so an
+        interrupted load is resumed by running it again.
+        """
+        config = embedding
+        if config is None:
+            try:
+                existing = sources_store.get_by_name(self.runtime.store, source)
+                config = EmbeddingConfig(self.settings.embedding.endpoint_type, existing.embedding_model,
+                                         existing.embedding_dim, self.settings.embedding.endpoint)
+            except NotFound:
+                config = self.settings.embedding
+        embedder = make_embedder(config)
+        kwargs: dict[str, Any] = {}
+        if max_concurrency is not None:
+            kwargs["max_concurrency"] = max_concurrency
+        return ingest(self.runtime.store, source, items, embedder, on_progress=on_progress, description=description,
+                      **kwargs)
+
+    def load_files(self, source: str, paths: Iterable[str | Path], **options) -> LoadReport:
+        """Load files (txt, md, pdf, csv, json, html) into `source`; options as for `load`."""
+        items = [item for path in paths for item in read_file(Path(path), name=Path(path).name)]
+        return self.load(source, items, **options)
+
+    def load_directory(self, source: str, path: str | Path, *, recursive: bool = True,
+                       extensions: Iterable[str] | None = None, **options) -> LoadReport:
+        """Load the files of a folder (never the data home); `extensions` like ["md", "txt"] filters them."""
+        return self.load(source, read_directory(path, recursive=recursive, extensions=extensions), **options)
+
+    def load_webpages(self, source: str, urls: Iterable[str], **options) -> LoadReport:
+        """Fetch pages (HTML, text, JSON, PDF) and load their text; for the operator's own URLs."""
+        return self.load(source, read_webpages(urls), **options)
+
+    def attach(self, agent: AgentRef, source: str) -> SourceInfo:
+        """Let the agent search the source (their embedders must match)."""
+        return self._source_info(agents_mod.set_source_attached(self.runtime.store, self._row(agent).id, source))
+
+    def detach(self, agent: AgentRef, source: str) -> SourceInfo:
+        """Stop the agent searching the source (its passages stay in the source)."""
+        return self._source_info(agents_mod.set_source_attached(self.runtime.store, self._row(agent).id, source,
+                                                                 attached=False))
+
+    # ------------------------------------------------------------------ files
+
+    def export_agent(self, agent: AgentRef, path: str | Path) -> dict[str, int]:
+        """Write the agent (memory, messages, passages) to a JSON file; counts of what went in."""
+        return export_agent(self.runtime.store, self._row(agent).id, path)
+
+    def import_agent(self, path: str | Path) -> ImportResult:
+        """A new agent from an exported file (checked field by field first); a taken name gets " (2)"."""
+        return import_agent(self.runtime.store, path)
+
+    def backup(self, target: str | Path, *, force: bool = False) -> dict[str, int]:
+        """A consistent copy of the live database in one file; row counts of the copy."""
+        from engine.store.db import backup
+
+        return backup(self.settings.db_path, target, force=force)
+
+
+def is_error(event: Event) -> bool:
+    """Whether an event reports a failure (for callers that only want to know the turn went through)."""
+    return event.kind == "error"
+
+
+__all__ += ["AgentRef", "is_error", "MemGPTError"]
