@@ -1,1 +1,0 @@
-"""The Gradio face: renders engine state and calls engine operations, nothing more."""
