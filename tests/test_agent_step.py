@@ -52,7 +52,7 @@ def test_a_simple_turn(make_live_agent, scripted, store):
 
 def test_heartbeat_chains_calls(make_live_agent, scripted):
     agent = make_live_agent(scripted.enqueue(
-        use("core_memory_append", "Noting the name.", label="human", content="Name: Kim"),
+        use("core_memory_append", "Noting the name.", name="human", content="Name: Kim"),
         say("Nice to meet you, Kim."),
     ))
     events = list(agent.step("I'm Kim"))
@@ -68,10 +68,10 @@ def test_heartbeat_chains_calls(make_live_agent, scripted):
     "bad_call,expect",
     [
         (call("teleport", {"where": "moon"}), "no function named 'teleport'"),
-        (call("core_memory_append", '{"label": "human", "content": '), "not valid JSON"),
+        (call("core_memory_append", '{"name": "human", "content": '), "not valid JSON"),
         (call("conversation_search", {"query": "x", "page": "two", "request_heartbeat": True}), "must be an integer"),
-        (call("core_memory_append", {"label": "human"}), "missing required arguments: content"),
-        (call("core_memory_append", {"label": "nope", "content": "x"}), "no core memory block named 'nope'"),
+        (call("core_memory_append", {"name": "human"}), "missing required arguments: content"),
+        (call("core_memory_append", {"name": "nope", "content": "x"}), "no core memory block named 'nope'"),
         (call("http_request", {"method": "GET", "url": "http://x"}), "no function named 'http_request'"),
     ],
 )

@@ -85,7 +85,7 @@ def test_calls_chain_and_come_back_in_the_prompt(live, server):
     agent = live(wrapper="airoboros-inner-monologue")
     # request_heartbeat left out: the repair adds it, so the agent gets control back.
     server.queue_completion('"inner_thoughts": "Save it.", "function": "core_memory_append", '
-                            '"params": {"label": "human", "content": "Kim loves tea"}}')
+                            '"params": {"name": "human", "content": "Kim loves tea"}}')
     server.queue_completion(reply("Noted: tea!"))
     events = list(agent.step("I love tea"))
     assert [e.name for e in events if isinstance(e, ToolCall)] == ["core_memory_append", "send_message"]
@@ -94,7 +94,7 @@ def test_calls_chain_and_come_back_in_the_prompt(live, server):
     first, second = server.completion_requests()
     assert "grammar" not in first and first["stop"] == ["\nUSER:", "\nASSISTANT:", "</s>"]
     assert ('ASSISTANT: {"inner_thoughts": "Save it.", "function": "core_memory_append", "params": '
-            '{"label": "human", "content": "Kim loves tea", "request_heartbeat": true}}') in second["prompt"]
+            '{"name": "human", "content": "Kim loves tea", "request_heartbeat": true}}') in second["prompt"]
     assert "USER: Function result: OK: None" in second["prompt"]
 
 

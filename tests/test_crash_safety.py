@@ -40,7 +40,7 @@ def test_sigkill_mid_step(home, make_agent, fake_openai, runtime, embedder):
         "content": "Saving the code.",
         "tool_calls": [{"id": "c1", "type": "function", "function": {
             "name": "core_memory_append",
-            "arguments": json.dumps({"label": "human", "content": "Vault code: 7431", "request_heartbeat": True})}}],
+            "arguments": json.dumps({"name": "human", "content": "Vault code: 7431", "request_heartbeat": True})}}],
     })
     fake_openai.queue_chat(60.0)  # the second call hangs: the process dies while waiting for it
     script = home / "child.py"

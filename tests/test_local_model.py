@@ -102,6 +102,6 @@ def test_call_schema_admits_only_preset_functions(registry):
     names = [option["properties"]["function"]["const"] for option in schema["anyOf"]]
     assert names == ["send_message", "core_memory_append"]
     append = schema["anyOf"][1]["properties"]["arguments"]
-    assert append["required"] == ["label", "content", "request_heartbeat"]
+    assert append["required"] == ["name", "content", "request_heartbeat"]
     assert append["properties"]["content"]["maxLength"] > 0 and append["additionalProperties"] is False
     json.dumps(schema)

@@ -43,7 +43,7 @@ def test_tool_calls_and_usage(live, fake_openai):
     agent = live()
     fake_openai.queue_chat({
         "content": "Saving that.",
-        "tool_calls": [tool_call("core_memory_append", {"label": "human", "content": "Likes owls",
+        "tool_calls": [tool_call("core_memory_append", {"name": "human", "content": "Likes owls",
                                                         "request_heartbeat": True})],
         "usage": {"prompt_tokens": 1234, "completion_tokens": 56, "total_tokens": 1290},
     })

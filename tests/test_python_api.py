@@ -21,14 +21,14 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "python-api.md"
 
 
-def _call(name: str, call_id: str, **arguments) -> dict:
-    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+def _call(function: str, call_id: str, /, **arguments) -> dict:
+    return {"id": call_id, "type": "function", "function": {"name": function, "arguments": json.dumps(arguments)}}
 
 
 def test_the_documented_example_runs_verbatim(tmp_path, fake_openai):
     code = re.search(r"```python\n(.*?)```", DOC.read_text(), re.S).group(1)
     fake_openai.queue_chat({"content": "Kim is new; I'll remember that.", "tool_calls": [
-        _call("core_memory_append", "c1", label="human", content="Name: Kim. Loves astronomy.",
+        _call("core_memory_append", "c1", name="human", content="Name: Kim. Loves astronomy.",
               request_heartbeat=False),
         _call("send_message", "c2", message="Nice to meet you, Kim!")]})
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OPENAI_BASE_URL": fake_openai.base_url,
@@ -101,7 +101,7 @@ def test_an_api_edit_waits_for_a_running_turn_and_loses_nothing(client, fake_ope
     before = next(b.value for b in client.get_core_memory("busy") if b.label == "human")
     asked = len(fake_openai.requests)
     fake_openai.queue_chat({"content": "Noting it.", "tool_calls": [
-        _call("core_memory_append", "a1", label="human", content="Likes tea.", request_heartbeat=True)]})
+        _call("core_memory_append", "a1", name="human", content="Likes tea.", request_heartbeat=True)]})
     fake_openai.queue_chat(1.0)  # the turn's second call takes a second: the edit arrives meanwhile
     fake_openai.queue_chat({"content": None, "tool_calls": [_call("send_message", "a2", message="Done.")]})
     turn = client.stream("busy", "I like tea.")

@@ -83,7 +83,7 @@ def test_pause_heartbeats_out_of_range(call, ctx, minutes):
 
 def test_core_memory_append(call, ctx):
     ctx.core.set("human", "Name: Kim")
-    outcome = call("core_memory_append", {"label": "human", "content": "Likes tea 🍵", "request_heartbeat": True})
+    outcome = call("core_memory_append", {"name": "human", "content": "Likes tea 🍵", "request_heartbeat": True})
     assert outcome.status == OK
     value = ctx.core.get("human").value
     assert value == "Name: Kim\nLikes tea 🍵"
@@ -97,7 +97,7 @@ def test_core_memory_replace(call, ctx):
     ctx.core.set("human", "Name: Kim\nLikes chess")
     outcome = call(
         "core_memory_replace",
-        {"label": "human", "old_content": "chess", "new_content": "go", "request_heartbeat": False},
+        {"name": "human", "old_content": "chess", "new_content": "go", "request_heartbeat": False},
     )
     assert outcome.status == OK
     assert ctx.core.get("human").value == "Name: Kim\nLikes go"
@@ -109,7 +109,7 @@ def test_core_memory_replace(call, ctx):
 
 def test_core_memory_replace_with_empty_text_deletes(call, ctx):
     ctx.core.set("human", "Name: Kim\nLikes chess")
-    assert call("core_memory_replace", {"label": "human", "old_content": "\nLikes chess", "new_content": ""}).ok
+    assert call("core_memory_replace", {"name": "human", "old_content": "\nLikes chess", "new_content": ""}).ok
     assert ctx.core.get("human").value == "Name: Kim"
 
 
@@ -187,7 +187,7 @@ def test_empty_or_missing_arguments_mean_no_arguments(registry, ctx):
 def test_missing_required_argument(call):
     _failed(call("conversation_search", {"page": 0, "request_heartbeat": True}), "missing required arguments: query")
     _failed(
-        call("core_memory_replace", {"label": "human"}),
+        call("core_memory_replace", {"name": "human"}),
         "missing required arguments: old_content, new_content",
     )
 
@@ -206,7 +206,7 @@ def test_unexpected_extra_argument(call, ctx):
         ("conversation_search", {"query": "x", "page": True}, "page must be an integer, not true"),
         ("conversation_search", {"query": "x", "page": 1.5}, "page must be an integer, not 1.5"),
         ("send_message", {"message": 5}, "message must be a string, not 5"),
-        ("core_memory_append", {"label": "human", "content": ["a"]}, "content must be a string"),
+        ("core_memory_append", {"name": "human", "content": ["a"]}, "content must be a string"),
         ("pause_heartbeats", {"minutes": True}, "minutes must be an integer"),
         ("conversation_search", {"query": None}, "query must be a string, not null"),
         ("conversation_search", {"query": "x", "request_heartbeat": "yes"}, "request_heartbeat must be true or false"),
@@ -232,7 +232,7 @@ def test_negative_page_and_page_past_the_end(call, ctx):
 def test_core_memory_append_over_the_limit_changes_nothing(call, ctx):
     ctx.core.set("human", "x" * 1990)
     edits = len(ctx.core.history("human"))
-    outcome = call("core_memory_append", {"label": "human", "content": "y" * 20, "request_heartbeat": False})
+    outcome = call("core_memory_append", {"name": "human", "content": "y" * 20, "request_heartbeat": False})
     _failed(outcome, "2011 of 2000")
     assert ctx.core.get("human").value == "x" * 1990
     assert len(ctx.core.history("human")) == edits
@@ -240,12 +240,12 @@ def test_core_memory_append_over_the_limit_changes_nothing(call, ctx):
 
 def test_core_memory_replace_text_not_present(call, ctx):
     ctx.core.set("human", "Name: Kim")
-    _failed(call("core_memory_replace", {"label": "human", "old_content": "name: kim", "new_content": "Lee"}), "not found")
+    _failed(call("core_memory_replace", {"name": "human", "old_content": "name: kim", "new_content": "Lee"}), "not found")
     assert ctx.core.get("human").value == "Name: Kim"
 
 
 def test_unknown_block_label(call, ctx):
-    outcome = call("core_memory_append", {"label": "diary", "content": "x"})
+    outcome = call("core_memory_append", {"name": "diary", "content": "x"})
     _failed(outcome, "'diary'", "persona, human")
     assert [b.label for b in ctx.core.blocks()] == ["persona", "human"]
 
@@ -272,7 +272,7 @@ def test_missing_handle_fails_clearly(registry, store, agent):
     _failed(run_tool(registry, "archival_memory_insert", {"content": "x"}, bare), "not available", "ArchivalMemory")
     _failed(run_tool(registry, "read_from_text_file", {"filename": "a.txt"}, bare), "FileSpace")
     _failed(run_tool(registry, "message_chatgpt", {"message": "hi"}, bare), "ChatModel")
-    _failed(run_tool(registry, "core_memory_append", {"label": "human", "content": "x"}, ToolContext()), "CoreMemory")
+    _failed(run_tool(registry, "core_memory_append", {"name": "human", "content": "x"}, ToolContext()), "CoreMemory")
 
 
 # --- heartbeats ------------------------------------------------------------------------------
@@ -280,7 +280,7 @@ def test_missing_handle_fails_clearly(registry, store, agent):
 
 @pytest.mark.parametrize(("sent", "expected"), [(True, True), (False, False), ("omitted", False)])
 def test_request_heartbeat_on_success(call, sent, expected):
-    arguments = {"label": "human", "content": "likes heartbeats"}
+    arguments = {"name": "human", "content": "likes heartbeats"}
     if sent != "omitted":
         arguments["request_heartbeat"] = sent
     outcome = call("core_memory_append", arguments)

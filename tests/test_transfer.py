@@ -24,7 +24,7 @@ from tests.support.scripted import say, use
 def rich(make_live_agent, scripted, store, embedder, runtime):
     """An agent with edited memory, tool calls, a summarized-out message, passages and a source."""
     agent = make_live_agent(scripted, name="ada")
-    scripted.enqueue(use("core_memory_append", "Noting it.", label="human", content="Likes owls."),
+    scripted.enqueue(use("core_memory_append", "Noting it.", name="human", content="Likes owls."),
                      say("Owls, noted."))
     list(agent.step("I like owls"))
     scripted.enqueue(use("archival_memory_insert", "Filing.", content="The owl's name is Hoot."),

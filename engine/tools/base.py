@@ -46,25 +46,26 @@ def _edit_core(action) -> str:
     return f"Block {block.label!r} now holds {len(block.value)} of {block.limit} characters."
 
 
-def core_memory_append(memory: CoreMemory, label: str, content: str) -> str:
+def core_memory_append(memory: CoreMemory, name: str, content: str) -> str:
     """Add a line to one of your core memory blocks, which are always in view.
 
     Args:
-        label: The block to add to, for example "persona" or "human".
+        name: The block to add to, for example "persona" or "human".
         content: The text to add, on a new line. Unicode and emoji are fine.
     """
-    return _edit_core(lambda: memory.append(label, content, actor="agent"))
+    # `name`, not `label`: the parameter MemGPT's prompts and fine-tuned models use.
+    return _edit_core(lambda: memory.append(name, content, actor="agent"))
 
 
-def core_memory_replace(memory: CoreMemory, label: str, old_content: str, new_content: str) -> str:
+def core_memory_replace(memory: CoreMemory, name: str, old_content: str, new_content: str) -> str:
     """Replace text in one of your core memory blocks. To delete text, replace it with an empty string.
 
     Args:
-        label: The block to edit, for example "persona" or "human".
+        name: The block to edit, for example "persona" or "human".
         old_content: The exact text to find in the block.
         new_content: The text to put in its place.
     """
-    return _edit_core(lambda: memory.replace(label, old_content, new_content, actor="agent"))
+    return _edit_core(lambda: memory.replace(name, old_content, new_content, actor="agent"))
 
 
 def conversation_search(recall: RecallMemory, query: str, page: int = 0) -> str:

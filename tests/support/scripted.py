@@ -20,8 +20,9 @@ def say(message: str, thought: str | None = "Replying.", **extra) -> Completion:
     return Completion(thought, [call("send_message", {"message": message, **extra})], 100, 10, "scripted")
 
 
-def use(name: str, thought: str | None = None, heartbeat: bool = True, **arguments) -> Completion:
-    return Completion(thought, [call(name, {**arguments, "request_heartbeat": heartbeat})], 100, 10, "scripted")
+def use(function: str, /, thought: str | None = None, heartbeat: bool = True, **arguments) -> Completion:
+    # `function` is positional-only, so a tool argument called `name` (core_memory_append's) can be passed.
+    return Completion(thought, [call(function, {**arguments, "request_heartbeat": heartbeat})], 100, 10, "scripted")
 
 
 class ScriptedModel:

@@ -35,7 +35,7 @@ def test_create_chat_memory_context(page: Page, served):
     expect(page.get_by_text("Hello there!")).to_be_visible()
     fake.queue_chat({"content": "They told me their name; I should remember it.",
                      "tool_calls": [tool_call("core_memory_append",
-                                              {"label": "human", "content": "Name: Kim", "request_heartbeat": True},
+                                              {"name": "human", "content": "Name: Kim", "request_heartbeat": True},
                                               "c1")]})
     fake.queue_chat({"content": "Now I greet them.",
                      "tool_calls": [tool_call("send_message", {"message": "Lovely to meet you, Kim!"}, "c2")]})
