@@ -70,7 +70,8 @@ def _parser() -> argparse.ArgumentParser:
 
     ws = sub.add_parser("ws", parents=[common], help="serve the WebSocket API alone")
     ws.add_argument("--host", default=os.environ.get("MEMGPT_HOST", "127.0.0.1"))
-    ws.add_argument("--port", type=int, default=os.environ.get("MEMGPT_PORT", "7860"))  # checked only for ws
+    # 8282: MemGPT's WebSocket port, where its clients look. The web app's /ws stays on the web port.
+    ws.add_argument("--port", type=int, default=int(os.environ.get("MEMGPT_WS_PORT", "8282")))
     ws.add_argument("--auth", default=os.environ.get("MEMGPT_AUTH"), help="require a login, as user:password")
     return parser
 

@@ -25,7 +25,7 @@ from engine import system
 from engine.config import EmbeddingConfig, LLMConfig, Settings
 from engine.context import SUMMARY, Context, TokenCache, build_context, in_context_rows, pair_results
 from engine.embeddings import Embedder, make_embedder
-from engine.errors import ConfigError, MemGPTError, NotFound
+from engine.errors import ConfigError, MemGPTError, NotFound, ToolError
 from engine.events import (
     AssistantMessage,
     Error,
@@ -86,6 +86,12 @@ def _dangling_call(rows: list[Message]) -> int | None:
             return i if {c.get("id") for c in row.tool_calls} - answered else None
     return None
 
+
+# What the model answering `message_chatgpt` is told: it is a plain assistant, not this agent.
+ONE_SHOT_SYSTEM = (
+    "You are a helpful, knowledgeable assistant answering a single question from another AI. "
+    "Answer directly and concisely; you have no memory of earlier questions."
+)
 
 # The stored result of a call whose process died before it finished (a kill, a crash, a power cut).
 INTERRUPTED = (
@@ -262,8 +268,30 @@ class Agent:
             heartbeats=self.heartbeats,
             files=FileSpace(self.settings.files_dir) if self.settings else None,
             web=WebAccess(tools.allow_private_urls, tools.http_timeout, tools.http_max_bytes) if tools else WebAccess(),
-            chat_model=self.chat_model or ChatModel(),
+            chat_model=self.chat_model or ChatModel(self._ask_once, self.row.llm_config.get("model", "")),
         )
+
+    def _ask_once(self, message: str) -> str:
+        """`message_chatgpt`: one stateless question to the agent's own model, with no memory or functions."""
+        provider = self.provider
+        calls = call_with_retries(
+            lambda: provider.complete([{"role": "system", "content": ONE_SHOT_SYSTEM},
+                                       {"role": "user", "content": message}], []),
+            self.options.retry,
+        )
+        try:
+            while True:
+                next(calls)  # retries happen inside a tool call: nobody to show the waits to
+        except StopIteration as done:
+            completion = done.value
+        except (LLMError, ConfigError) as e:
+            raise ToolError(f"The other model could not answer: {e}") from e
+        agents_store.record_llm_call(self.store, self.row.id, completion.model or provider.model,
+                                     completion.prompt_tokens, completion.completion_tokens, purpose="message_chatgpt")
+        text = (completion.content or "").strip()
+        if not text:
+            raise ToolError("The other model gave an empty answer.")
+        return text
 
     # --- the step ------------------------------------------------------------------------------
     def step(self, user_message: str) -> Iterator[Event]:

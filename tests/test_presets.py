@@ -70,3 +70,22 @@ def test_bad_presets(home, registry, content, message):
 def test_bad_names(library, name):
     with pytest.raises(PresetError, match="Bad"):
         library.text("personas", name)
+
+
+def test_memgpts_persona_human_and_prompt_names_are_shipped(library, registry):
+    """Written fresh, under the names MemGPT 0.2 users pass (--persona sam_pov, --human cs_phd...)."""
+    import re
+
+    assert {"sam", "sam_pov", "sam_simple_pov_gpt35", "memgpt_doc", "memgpt_starter", "anna_pa"} <= set(
+        library.names("personas"))
+    assert {"basic", "cs_phd"} <= set(library.names("humans"))
+    prompts = {"memgpt_base", "memgpt_chat", "memgpt_chat_compressed", "memgpt_doc", "memgpt_gpt35_extralong"}
+    assert prompts <= set(library.names("system_prompts"))
+    known = set(registry.names())
+    for name in prompts:
+        text = library.text("system_prompts", name)
+        assert "send_message" in text and "core_memory_append" in text, name
+        named = set(re.findall(r"`([a-z_]+)`", text)) & {n for n in re.findall(r"[a-z]+_[a-z_]+", text)}
+        functions = {n for n in named if n.startswith(("core_", "archival_", "conversation_", "send_", "pause_"))}
+        assert functions <= known, (name, functions - known)  # never a function the agent does not have
+    assert len(library.text("system_prompts", "memgpt_chat_compressed").split()) <= 250

@@ -374,3 +374,31 @@ def test_message_chatgpt_with_a_model(registry):
     assert outcome.message == "reply to what is 2+2?"
     assert outcome.heartbeat is True
 
+
+
+def test_an_agent_asks_its_own_model_through_message_chatgpt(make_agent, runtime, embedder, fake_openai):
+    """No second key or model needed: the agent's own provider answers, statelessly, and the call is counted."""
+    import json
+
+    from engine.agent import Agent, AgentOptions
+    from engine.config import LLMConfig
+    from engine.store.agents import usage_totals
+
+    row = make_agent("asker", preset="memgpt_extras",
+                     llm=LLMConfig("openai-compatible", "gpt-test", fake_openai.base_url))
+    agent = Agent.load(runtime, row.id, embedder=embedder, options=AgentOptions(verify_first_message=False))
+
+    def call(name, call_id, **arguments):
+        return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+
+    fake_openai.queue_chat({"content": "Let me ask.", "tool_calls": [
+        call("message_chatgpt", "m1", message="What is the capital of Peru?", request_heartbeat=True)]})
+    fake_openai.queue_chat({"content": "Lima."})  # the one-shot question: no tools, no memory
+    fake_openai.queue_chat({"content": None, "tool_calls": [call("send_message", "s1", message="It is Lima.")]})
+    events = list(agent.step("Capital of Peru?"))
+    result = next(e for e in events if e.kind == "tool_result" and e.name == "message_chatgpt")
+    assert result.status == "OK" and result.message == "Lima."
+    asked = [body for path, body in fake_openai.requests if path.endswith("/chat/completions")][1]
+    assert "tools" not in asked and [m["role"] for m in asked["messages"]] == ["system", "user"]
+    assert asked["messages"][1]["content"] == "What is the capital of Peru?"
+    assert usage_totals(runtime.store, row.id)[0] == 3

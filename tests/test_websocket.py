@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import threading
+import time
 
 import pytest
 from fastapi import FastAPI
@@ -98,7 +99,7 @@ def create(ws, name, verify=False):
 def test_create_then_message(ws_server, fake_openai):
     url = ws_server()
     with connect(url) as ws:
-        assert create(ws, "Ada") == {"type": "command_response", "status": "OK"}
+        assert create(ws, "Ada") == {"type": "command_response", "status": "OK", "agent_name": "Ada"}
         fake_openai.queue_chat(send("Hello over the wire!"))
         frames = exchange(ws, {"type": "user_message", "message": "hi"})
     assert frames[0] == {"type": "agent_response_start"}
@@ -233,3 +234,50 @@ def test_basic_auth_guessing_is_throttled_like_the_web_login(ws_server):
     codes = [attempt(f"guess{i}") for i in range(7)]
     assert codes[:5] == [401] * 5 and codes[-1] == 429, codes
     assert attempt("s3cret") == 429  # closed for now, whatever the password
+
+
+def test_an_empty_config_creates_an_agent_with_a_generated_name(ws_server):
+    with connect(ws_server()) as ws:
+        ws.send(json.dumps({"type": "command", "command": "create_agent", "config": {}}))
+        reply = json.loads(ws.recv(timeout=10))
+        assert reply["status"] == "OK" and reply["agent_name"] == "agent-1"
+
+
+def test_the_standalone_server_listens_on_8282_at_ws_and_root(home, fake_openai, tmp_path):
+    """`python app.py ws`: MemGPT's port by default, and its client's path ("/") as well as /ws."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    (home / "config.yaml").write_text(yaml.safe_dump({
+        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
+        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
+                      "endpoint": fake_openai.base_url}}))
+    root = Path(__file__).resolve().parent.parent
+    from cli.main import _parser
+
+    assert _parser().parse_args(["ws"]).port == 8282
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(root / "app.py"), "ws", "--home", str(home), "--port", str(port)],
+                            env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with connect(f"ws://127.0.0.1:{port}/", open_timeout=2) as ws:
+                    ws.send(json.dumps({"type": "command", "command": "create_agent", "config": {"name": "Root"}}))
+                    assert json.loads(ws.recv(timeout=10))["status"] == "OK"
+                break
+            except (OSError, TimeoutError, InvalidStatus):
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.poll() else ""
+                time.sleep(0.2)
+        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+            ws.send(json.dumps({"type": "command", "command": "load_agent", "name": "Root"}))
+            assert json.loads(ws.recv(timeout=10))["status"] == "OK"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

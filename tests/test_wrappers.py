@@ -174,3 +174,20 @@ def test_registry():
     assert get_wrapper(None).name == "chatml"
     with pytest.raises(ConfigError, match="no prompt wrapper named 'llama9'"):
         get_wrapper("llama9")
+
+
+@pytest.mark.parametrize("alias, name, grammar", [
+    ("airoboros-l2-70b-2.1", "airoboros", False), ("airoboros-l2-70b-2.1-grammar", "airoboros", True),
+    ("dolphin-2.1-mistral-7b", "dolphin", False), ("dolphin-2.1-mistral-7b-grammar", "dolphin", True),
+    ("zephyr-7B", "zephyr", False), ("zephyr-7B-grammar", "zephyr", True), ("chatml", "chatml", False),
+])
+def test_memgpts_wrapper_names_are_accepted(alias, name, grammar):
+    import openai
+
+    from engine.llm.completions_provider import CompletionsProvider
+    from engine.llm.wrappers import get_wrapper
+
+    assert get_wrapper(alias).name == name
+    provider = CompletionsProvider(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1"), "m", 4096,
+                                   wrapper=alias)
+    assert provider.wrapper.name == name and bool(provider.grammar) is grammar

@@ -295,7 +295,7 @@ class Session:
             return await self.error(str(e))
         self.agent_id = agent.id
         self.interface.register(agent.id, self.client)
-        await self.send({"type": "command_response", "status": "OK"})
+        await self.send({"type": "command_response", "status": "OK", "agent_name": agent.name})
 
     def _create(self, config: dict[str, Any]):
         if not isinstance(config, dict):
@@ -314,8 +314,9 @@ class Session:
             dim=int(config.get("embedding_dim", s.embedding.dim)),
             endpoint=config.get("embedding_endpoint", s.embedding.endpoint),
         )
+        name = config.get("name")
         return self.api.create_agent(
-            str(config.get("name", "")), preset=config.get("preset"), persona=config.get("persona"),
+            None if name is None or name == "" else str(name), preset=config.get("preset"),  # none: "agent-N" persona=config.get("persona"),
             human=config.get("human"), llm=llm, embedding=embedding,
         )
 
@@ -360,7 +361,7 @@ async def _deny(websocket: WebSocket, status: int, text: str, headers: dict[str,
 
 
 def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | None, cookie_check=None,
-              path: str = "/ws", guard: LoginGuard | None = None) -> WebSocketInterface:
+              paths: tuple[str, ...] = ("/ws",), guard: LoginGuard | None = None) -> WebSocketInterface:
     """Mount the endpoint on a FastAPI/Starlette app; returns its interface (for tests).
 
     Basic auth goes through the same throttled check as the web login (`guard`,
@@ -398,7 +399,8 @@ def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | Non
             # to tell); a step already running goes on in its agent's lane.
             worker.cancel()
 
-    app.add_api_websocket_route(path, endpoint)
+    for path in paths:  # one endpoint, so every path shares the listeners and the agents' lanes
+        app.add_api_websocket_route(path, endpoint)
     return interface
 
 
@@ -414,8 +416,9 @@ def serve_forever(host: str, port: int, home: str | None, auth: str | None) -> N
     check_exposure(host, False, credentials, waive=False)
     app = FastAPI()
     runtime = open_runtime(home)
-    add_route(app, runtime, credentials)
-    print(f"WebSocket API on ws://{host}:{port}/ws")
+    # "/" too: MemGPT's own client connects to ws://localhost:8282 with no path.
+    add_route(app, runtime, credentials, paths=("/ws", "/"))
+    print(f"WebSocket API on ws://{host}:{port}/ws (and ws://{host}:{port}/)")
     # uvicorn shuts down on SIGTERM, then re-raises it to the handler it found: make that one
     # an ordinary interrupt, so the store below is closed instead of the process dying first.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -29,7 +29,7 @@ from engine.llm import grammars
 from engine.llm.base import Completion, ContextWindowExceeded, LLMError
 from engine.llm.json_repair import RepairError
 from engine.llm.openai_provider import classify
-from engine.llm.wrappers import SUMMARY_WRAPPER, get_wrapper
+from engine.llm.wrappers import SUMMARY_WRAPPER, get_wrapper, resolve
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,8 @@ class CompletionsProvider:
         self.model = model
         self.context_window = context_window
         self.wrapper = get_wrapper(wrapper, **(wrapper_options or {}))
+        if resolve(wrapper)[1] and not grammar:
+            grammar = True  # MemGPT's "-grammar" wrapper names meant exactly this
         self.summary_wrapper = get_wrapper(SUMMARY_WRAPPER)
         if isinstance(grammar, str):
             grammars.load(grammar)  # an unknown name fails here, at configuration time

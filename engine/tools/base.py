@@ -35,7 +35,9 @@ def pause_heartbeats(heartbeats: HeartbeatControl, minutes: int) -> str:
     if not 1 <= minutes <= HeartbeatControl.MAX_MINUTES:
         raise ToolError(f"minutes must be between 1 and {HeartbeatControl.MAX_MINUTES}.")
     heartbeats.pause(minutes)
-    return f"Timed heartbeats paused for {minutes} minutes."
+    # Honest about the app: no timer wakes the agent, so there is nothing that pausing silences.
+    return (f"Timed heartbeats paused for {minutes} minutes. Note: this app runs no timed heartbeats; you wake "
+            "only when the user writes or a function result asks for another turn.")
 
 
 def _edit_core(action) -> str:
