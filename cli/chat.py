@@ -46,8 +46,11 @@ HELP = """Commands:
   /help              this list
   /exit              leave (Ctrl-D works too)
   /save              nothing to do: every message is saved as it happens
-  /load NAME         switch to another agent
+  /load [NAME]       switch to another agent (no name: reload this one from disk)
   /dump [N]          show the last N messages of the context window (default 10)
+  /dumpraw           the context window exactly as the model receives it (JSON)
+  /model [NAME]      show the model, or switch this agent to another one (saved)
+  /wipe              delete the whole conversation (asks first; memory blocks stay)
   /memory            core memory blocks, recall and archival counts
   /pop [N]           delete the last N messages from the conversation (default 1)
   /retry             run your last message again
@@ -202,7 +205,7 @@ class ChatSession:
     def __init__(
         self,
         agent: Agent,
-        load_agent: Callable[[str], Agent],
+        load_agent: Callable[[str | int], Agent],
         *,
         api: MemGPT,
         debug: bool = False,
@@ -210,6 +213,7 @@ class ChatSession:
         read_line: Callable[[str], str] = input,
         colour: bool | None = None,
         model_override: str | None = None,
+        plain: bool = False,
     ):
         self.agent = agent
         self.api = api
@@ -218,8 +222,8 @@ class ChatSession:
         self.read_line = read_line
         enabled = colour_enabled(self.out) if colour is None else colour
         self.style = Style(enabled)
-        self.render = Renderer(self.style, symbols_for(self.out), debug)
-        self.interactive = bool(getattr(self.out, "isatty", lambda: False)())
+        self.render = Renderer(self.style, PLAIN if plain else symbols_for(self.out), debug)
+        self.interactive = bool(getattr(self.out, "isatty", lambda: False)()) and not plain  # the "thinking…" line
         self.model_override = model_override
         self._worker: threading.Thread | None = None
         self.commands: dict[str, Callable[[str], bool | None]] = {
@@ -228,6 +232,7 @@ class ChatSession:
             "retry": self.cmd_retry, "rethink": self.cmd_rethink, "rewrite": self.cmd_rewrite,
             "heartbeat": self.cmd_heartbeat, "memorywarning": self.cmd_memorywarning,
             "summarize": self.cmd_summarize, "attach": self.cmd_attach, "tokens": self.cmd_tokens,
+            "dumpraw": self.cmd_dumpraw, "model": self.cmd_model, "wipe": self.cmd_wipe,
         }
 
     # ---------------------------------------------------------------- output
@@ -247,8 +252,11 @@ class ChatSession:
         self.say("Type a message, or /help for commands.", "dim")
 
     # ---------------------------------------------------------------- the loop
-    def run(self) -> int:
+    def run(self, first: bool = False) -> int:
+        """The prompt loop; `first` lets the agent speak before the user (one heartbeat through the model)."""
         self.greet()
+        if first:
+            self.stream(self.agent.heartbeat)
         while True:
             try:
                 line = self.read_line("> ")
@@ -383,11 +391,43 @@ class ChatSession:
         self.say("Everything is already saved: messages are committed as they happen.")
 
     def cmd_load(self, name: str) -> None:
-        if not name:
-            raise CommandError("/load needs an agent name.")
         self._wait_for_worker()
-        self.agent = self._load_agent(name)
+        # No name: this agent again, read afresh from the database (after edits from another face).
+        self.agent = self._load_agent(name if name else self.agent.row.id)
         self.model_override = None
+        self.greet()
+
+    def cmd_dumpraw(self, _: str) -> None:
+        ctx = self.agent.context()
+        self.say(json.dumps({"messages": ctx.messages, "functions": ctx.functions}, indent=2, ensure_ascii=False))
+
+    def cmd_model(self, name: str) -> None:
+        import dataclasses
+
+        info = self.api.get_agent(self.agent.row.id)
+        if not name:
+            shown = self.model_override or info.llm.model
+            self.say(f"{info.name} uses {shown} ({info.llm.endpoint_type}"
+                     + (f" at {info.llm.endpoint}" if info.llm.endpoint else "") + ").")
+            return
+        self._wait_for_worker()
+        self.api.update_agent(info.id, llm=dataclasses.replace(info.llm, model=name))
+        self.agent = self._load_agent(info.id)
+        self.model_override = None
+        self.say(f"{info.name} now uses {name}.")
+
+    def cmd_wipe(self, _: str) -> None:
+        self._wait_for_worker()
+        try:
+            answer = self.read_line("Delete every message of this conversation (recall memory too)? "
+                                    "Core and archival memory stay. Type yes to go on: ")
+        except (EOFError, KeyboardInterrupt):
+            answer = ""
+        if answer.strip().lower() != "yes":
+            self.say("Nothing was deleted.", "dim")
+            return
+        removed = self.agent.wipe()
+        self.say(f"Deleted {removed} message(s); the conversation starts afresh.")
         self.greet()
 
     def _count(self, arg: str, default: int, what: str) -> int:

@@ -32,7 +32,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-SUBCOMMANDS = ("chat", "load", "configure", "list", "add", "attach", "export", "import", "version", "ws", "ws-client",
+SUBCOMMANDS = ("run", "chat", "load", "configure", "list", "add", "attach", "export", "import", "version", "ws", "ws-client",
                "backup")
 
 

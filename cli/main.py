@@ -15,6 +15,7 @@ import sys
 import traceback
 
 from cli import CommandError
+from engine.config import ENDPOINT_TYPES
 from engine.errors import MemGPTError
 
 LIST_KINDS = ("agents", "humans", "personas", "presets", "sources")
@@ -28,12 +29,20 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="MemGPT in the terminal.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    chat = sub.add_parser("chat", parents=[common], help="talk to an agent (created when the name is new)")
-    chat.add_argument("--agent", help="agent name; a new name creates the agent")
+    chat = sub.add_parser("run", aliases=["chat"], parents=[common],
+                          help="talk to an agent (created when the name is new); `chat` is the same")
+    chat.add_argument("--agent", help="agent name; a new name creates the agent (none: choose from a list)")
     chat.add_argument("--preset", help="preset for a new agent")
     chat.add_argument("--persona", help="persona for a new agent")
     chat.add_argument("--human", help="human for a new agent")
     chat.add_argument("--model", help="model name (a new agent keeps it; an existing one uses it this session)")
+    chat.add_argument("--model-endpoint-type", help="how the model is reached: " + ", ".join(ENDPOINT_TYPES))
+    chat.add_argument("--model-endpoint", help="the model server's base URL (or a GGUF path for local)")
+    chat.add_argument("--model-wrapper", help="prompt wrapper for a completions server (MemGPT's names work)")
+    chat.add_argument("--context-window", type=int, help="the model's context window in tokens")
+    chat.add_argument("--first", action="store_true", help="let the agent speak first (one model call at start)")
+    chat.add_argument("--strip-ui", action="store_true", help="plain output: no colours or symbols")
+    chat.add_argument("-y", "--yes", action="store_true", help="no questions: with no --agent, the newest agent")
     chat.add_argument("--no-verify", action="store_true", help="do not insist that the first reply calls send_message")
 
     from cli.load import add_parsers as add_load_parsers
@@ -79,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 def _handler(command: str):
     from cli import manage
 
-    if command == "chat":
+    if command in ("run", "chat"):
         return cmd_chat
     if command == "load":
         from cli.load import cmd_load
@@ -131,23 +140,55 @@ def _fresh_name(names: set[str]) -> str:
     return f"agent-{n}"
 
 
-def _chat_agent(api, args, options):
-    """The agent `chat` talks to: loaded, or created from the flags when the name is new."""
+def _llm_from_flags(base, args):
+    """`base` with the model flags of `run` applied (None when no flag was given)."""
     import dataclasses
 
+    changes = {key: value for key, value in (
+        ("model", args.model), ("endpoint_type", args.model_endpoint_type), ("endpoint", args.model_endpoint),
+        ("wrapper", args.model_wrapper), ("context_window", args.context_window)) if value is not None}
+    return dataclasses.replace(base, **changes) if changes else None
+
+
+def _pick_agent(api, args):
+    """With no --agent: the newest agent with -y, else the user's choice from a numbered list (None: a new one)."""
+    agents = api.list_agents()
+    if not agents:
+        return None
+    newest = max(agents, key=lambda a: (a.updated_at, a.id))
+    if args.yes or not sys.stdin.isatty():
+        return newest.name
+    print("Agents in this home:")
+    for n, agent in enumerate(agents, 1):
+        print(f"  {n}) {agent.name}  ({agent.llm.model}, last used {agent.updated_at[:16].replace('T', ' ')})")
+    print("  n) a new agent")
+    while True:
+        answer = input(f"Which one? [{agents.index(newest) + 1}] ").strip().lower()
+        if not answer:
+            return newest.name
+        if answer == "n":
+            return None
+        if answer.isdigit() and 1 <= int(answer) <= len(agents):
+            return agents[int(answer) - 1].name
+        print(f"Type a number from 1 to {len(agents)}, or n.")
+
+
+def _chat_agent(api, args, options):
+    """The agent `run` talks to: loaded, or created from the flags when the name is new."""
     from engine.errors import NotFound
     from engine.llm.providers import make_provider
 
     row = None
-    if args.agent:
+    name = args.agent if args.agent else _pick_agent(api, args)
+    if name:
         try:
-            row = api.get_agent(args.agent)
+            row = api.get_agent(name)
         except NotFound:
             pass
     if row is None:
         settings = api.settings
-        llm = dataclasses.replace(settings.llm, model=args.model) if args.model else settings.llm
-        name = args.agent or _fresh_name({a.name for a in api.list_agents()})
+        llm = _llm_from_flags(settings.llm, args) or settings.llm
+        name = name or _fresh_name({a.name for a in api.list_agents()})
         row = api.create_agent(name, preset=args.preset, persona=args.persona, human=args.human, llm=llm)
         print(f"Created agent {row.name} (preset {row.preset}, persona {row.persona}, human {row.human}).")
         return api.open_agent(row.id, options=options), None
@@ -157,10 +198,11 @@ def _chat_agent(api, args, options):
         verb = "shapes" if len(ignored) == 1 else "shape"
         print(f"note: {', '.join(ignored)} only {verb} a new agent; {row.name} keeps its own.", file=sys.stderr)
     provider = None
-    if args.model:
-        # For this session only: the agent's stored settings stay as they are.
-        provider = make_provider(dataclasses.replace(row.llm, model=args.model))
-    return api.open_agent(row.id, provider=provider, options=options), args.model
+    override = _llm_from_flags(row.llm, args)
+    if override is not None:
+        # For this session only: the agent's stored settings stay as they are (/model changes them).
+        provider = make_provider(override)
+    return api.open_agent(row.id, provider=provider, options=options), override.model if override else None
 
 
 def _line_editing() -> None:
@@ -180,9 +222,10 @@ def cmd_chat(args) -> int:
         options = chat_options(args.no_verify)
         agent, override = _chat_agent(api, args, options)
         session = ChatSession(agent, lambda name: api.open_agent(name, options=options), api=api, debug=args.debug,
-                              model_override=override)
+                              model_override=override, colour=False if args.strip_ui else None,
+                              plain=args.strip_ui)
         _line_editing()
-        return session.run()
+        return session.run(first=args.first)
 
 
 def cmd_ws(args) -> int:

@@ -494,6 +494,19 @@ class Agent:
             yield from self._summarize("asked for by the user", to_free=ctx.breakdown["messages"] // 2)
 
     # --- conversation control ----------------------------------------------------------------
+    def wipe(self) -> int:
+        """Delete every message (the window and recall memory) and start over from the boot sequence.
+
+        Core and archival memory stay. Returns how many messages were deleted.
+        """
+        with self._lock:
+            ids = [r.id for r in messages_store.list_messages(self.store, self.row.id)]
+            with self.store.atomic():
+                messages_store.delete(self.store, ids)
+                agents_store.update(self.store, self.row.id, memory_warning=0)
+        self.boot()
+        return len(ids)
+
     def pop(self, count: int = 1) -> list[int]:
         """Delete the last `count` in-context messages, plus whatever would be left half a call.
 

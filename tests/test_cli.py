@@ -434,3 +434,89 @@ def test_export_import_round_trip_from_the_terminal(cli_home, tmp_path):
     assert status == 0 and "Imported ada (3)" in output
     output, _ = run(cli_home, "list", "agents")
     assert "ada (2)" in output and "ada (3)" in output
+
+
+# ---------------------------------------------------------------- `run`, MemGPT's name for chat
+
+
+def test_run_picks_an_agent_speaks_first_and_handles_memgpts_commands(cli_home, fake_openai):
+    make_agent(cli_home, "first")
+    make_agent(cli_home, "second")
+    fake_openai.queue_chat(reply("I was waiting for you!", "The user is here; I speak first."))
+    child = spawn(cli_home, "run", "--first", "--strip-ui", "--no-verify")
+    child.expect_exact("Agents in this home:")
+    child.expect_exact("1) first")
+    child.expect_exact("2) second")
+    child.expect_exact("Which one?")
+    child.sendline("1")
+    child.expect_exact("Agent first · model gpt-test")
+    child.expect_exact("I was waiting for you!")  # --first: the model spoke before the user
+    child.expect_exact("> ")
+
+    child.sendline("/model")
+    child.expect_exact("first uses gpt-test (openai-compatible")
+    child.expect_exact("> ")
+    child.sendline("/model gpt-bigger")
+    child.expect_exact("first now uses gpt-bigger.")
+    child.expect_exact("> ")
+
+    child.sendline("/dumpraw")
+    child.expect_exact('"role": "system"')
+    child.expect_exact('"functions": [')
+    child.expect_exact("> ")
+
+    child.sendline("/wipe")
+    child.expect_exact("Type yes to go on:")
+    child.sendline("no")
+    child.expect_exact("Nothing was deleted.")
+    child.expect_exact("> ")
+    child.sendline("/wipe")
+    child.expect_exact("Type yes to go on:")
+    child.sendline("yes")
+    child.expect(r"Deleted \d+ message\(s\); the conversation starts afresh\.")
+    child.expect_exact("> ")
+
+    child.sendline("/load")  # no name: this agent, read again
+    child.expect_exact("Agent first · model gpt-bigger")
+    child.expect_exact("> ")
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert "\x1b[" not in child.logfile_read.getvalue()  # --strip-ui: no escape codes
+
+    from engine.api import MemGPT
+
+    with MemGPT(cli_home) as api:
+        assert api.get_agent("first").llm.model == "gpt-bigger"  # /model is saved
+        texts = [m.text for m in api.messages("first")]
+        assert "I was waiting for you!" not in " ".join(texts)  # /wipe took the conversation away
+    last = [b for p, b in fake_openai.requests if p.endswith("/chat/completions")][-1]
+    assert last["model"] == "gpt-test"  # the --first call went out before the switch
+
+
+def test_run_with_yes_takes_the_newest_agent_and_model_flags_apply_for_the_session(cli_home, fake_openai):
+    make_agent(cli_home, "old")
+    make_agent(cli_home, "new")
+    fake_openai.queue_chat(reply("Session model here.", "Answering."))
+    child = spawn(cli_home, "run", "-y", "--no-verify", "--model", "gpt-session", "--context-window", "4096")
+    child.expect_exact("Agent new")
+    child.expect_exact("> ")
+    child.sendline("hello")
+    child.expect_exact("Session model here.")
+    child.expect_exact("> ")
+    child.sendline("/exit")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    sent = [b for p, b in fake_openai.requests if p.endswith("/chat/completions")][-1]
+    assert sent["model"] == "gpt-session"
+    from engine.api import MemGPT
+
+    with MemGPT(cli_home) as api:
+        assert api.get_agent("new").llm.model == "gpt-test"  # a session flag, not saved
+
+
+def test_help_lists_the_commands(cli_home):
+    output, status = run(cli_home, "--help")
+    assert status == 0 and "commands: run, chat, load" in output.replace("\n", " ")
