@@ -144,3 +144,22 @@ def test_agent_without_model_configured_says_what_to_do(runtime, make_agent, emb
     agent = Agent.load(runtime, "offline", embedder=embedder, options=AgentOptions(verify_first_message=False))
     events = list(agent.step("hello"))
     assert isinstance(events[-1], Error) and "OPENAI_API_KEY" in events[-1].message
+
+
+def test_a_server_that_knows_only_the_older_functions_field_still_works(live, fake_openai):
+    """It refuses `tools` (HTTP 400); the provider switches to `functions` and the history's shape once."""
+    fake_openai.legacy_only = True
+    agent = live(name="legacy")
+    fake_openai.queue_chat({"content": "Saving that.", "tool_calls": [
+        tool_call("core_memory_append", {"name": "human", "content": "Likes owls", "request_heartbeat": True})]})
+    fake_openai.queue_chat(send("Owls are great."))
+    events = list(agent.step("I love owls"))
+    assert AssistantMessage("Owls are great.") in events, events
+    assert "Likes owls" in agent.core.get("human").value
+    chats = [body for path, body in fake_openai.requests if path.endswith("/chat/completions")]
+    assert "tools" in chats[0] and "functions" in chats[1] and "tools" not in chats[1]  # refused once, then legacy
+    assert {f["name"] for f in chats[1]["functions"]} == set(agent.row.functions)
+    last = chats[-1]["messages"]
+    assert [m["role"] for m in last[-3:]] == ["assistant", "function", "user"]
+    assert last[-3]["function_call"]["name"] == "core_memory_append" and last[-2]["name"] == "core_memory_append"
+    assert all("tools" not in body for body in chats[2:])  # learned: no second refusal per call

@@ -9,13 +9,17 @@ JSON arrive already explained by the client (`NotJSONReply`).
 
 from __future__ import annotations
 
+import logging
 import re
+import uuid
 from typing import Any
 
 import openai
 
 from engine.llm.base import Completion, ContextWindowExceeded, FunctionCall, LLMError
 from engine.llm.client import NO_KEY, NotJSONReply
+
+log = logging.getLogger(__name__)
 
 _CONTEXT_PATTERNS = re.compile(
     r"context[_ ]length|maximum context|context window|too many tokens|prompt is too long|exceeds the context",
@@ -62,16 +66,61 @@ def classify(error: Exception, client: openai.OpenAI | None = None) -> LLMError:
     return LLMError(f"Unexpected error from the model client: {type(error).__name__}: {error}")
 
 
+_TOOLS_REFUSED = re.compile(r"\btools?\b|tool_choice|tool_calls|unrecognized request argument|extra (fields|inputs)",
+                            re.IGNORECASE)
+
+
+class _ToolsRefused(Exception):
+    """The server refused the `tools` field: it speaks only the older `functions` one."""
+
+
+def _refuses_tools(error: Exception) -> bool:
+    return (isinstance(error, openai.APIStatusError) and error.status_code in (400, 422)
+            and bool(_TOOLS_REFUSED.search(str(error))))
+
+
+def legacy_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The conversation in the pre-`tools` shape: `function_call` on the assistant, role "function" results."""
+    names: dict[str, str] = {}
+    out = []
+    for m in messages:
+        if m.get("role") == "assistant" and m.get("tool_calls"):
+            first = m["tool_calls"][0]["function"]  # the older API has one call per message
+            for call in m["tool_calls"]:
+                names[call.get("id")] = call["function"]["name"]
+            out.append({"role": "assistant", "content": m.get("content"),
+                        "function_call": {"name": first["name"], "arguments": first.get("arguments", "")}})
+        elif m.get("role") == "tool":
+            out.append({"role": "function", "name": names.get(m.get("tool_call_id"), "function"),
+                        "content": m.get("content") or ""})
+        else:
+            out.append(m)
+    return out
+
+
 class OpenAIProvider:
     def __init__(self, client: openai.OpenAI, model: str, context_window: int, *, temperature: float | None = None):
         self._client = client
         self.model = model
         self.context_window = context_window
         self.temperature = temperature
+        self.legacy_functions = False  # learned from the server's first refusal of `tools`
 
     def complete(self, messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> Completion:
-        kwargs: dict[str, Any] = {"model": self.model, "messages": messages}
-        if functions:
+        if functions and not self.legacy_functions:
+            try:
+                return self._complete(messages, functions, legacy=False)
+            except _ToolsRefused:
+                log.info("%s refused `tools`; using the older `functions` field from now on", self._client.base_url)
+                self.legacy_functions = True
+        return self._complete(messages, functions, legacy=self.legacy_functions)
+
+    def _complete(self, messages: list[dict[str, Any]], functions: list[dict[str, Any]], *, legacy: bool) -> Completion:
+        kwargs: dict[str, Any] = {"model": self.model, "messages": legacy_messages(messages) if legacy else messages}
+        if functions and legacy:
+            kwargs["functions"] = functions
+            kwargs["function_call"] = "auto"
+        elif functions:
             kwargs["tools"] = [{"type": "function", "function": f} for f in functions]
             kwargs["tool_choice"] = "auto"
         if self.temperature is not None:
@@ -79,6 +128,8 @@ class OpenAIProvider:
         try:
             response = self._client.chat.completions.create(**kwargs)
         except Exception as e:
+            if functions and not legacy and _refuses_tools(e):
+                raise _ToolsRefused() from e
             raise classify(e, self._client) from e
         if not hasattr(response, "choices"):  # the client hands back raw text when it could not parse the reply
             raise LLMError(f"The server at {self._client.base_url} did not answer with a chat completion: "
@@ -91,6 +142,10 @@ class OpenAIProvider:
             for i, call in enumerate(message.tool_calls or [])
             if getattr(call, "function", None) is not None
         ]
+        legacy_call = getattr(message, "function_call", None)
+        if not calls and legacy_call is not None and getattr(legacy_call, "name", None):
+            # The older API gives no call id; a fresh one keeps each call paired with its result.
+            calls = [FunctionCall(f"call_{uuid.uuid4().hex[:12]}", legacy_call.name, legacy_call.arguments or "")]
         usage = response.usage
         return Completion(
             content=message.content,

@@ -53,6 +53,7 @@ class FakeOpenAI:
         self.chat_replies: deque = deque()
         self.embedding_failures: deque = deque()
         self.embedding_delay = 0.0  # seconds per /embeddings request, to make a load take a while
+        self.legacy_only = False  # act like a server that knows only the older `functions` field
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -126,6 +127,10 @@ class FakeOpenAI:
                 })
 
             def _chat(self, body):
+                if fake.legacy_only and ("tools" in body or any(
+                        m.get("role") == "tool" or m.get("tool_calls") for m in body.get("messages") or [])):
+                    return self._send(400, {"error": {
+                        "message": "Unrecognized request argument supplied: tools", "type": "invalid_request_error"}})
                 problem = history_problem(body.get("messages") or [])
                 if problem:  # what OpenAI itself refuses, so a broken history fails here as it would there
                     return self._send(400, {"error": {"message": problem, "type": "invalid_request_error",
@@ -147,7 +152,9 @@ class FakeOpenAI:
                     self.wfile.write(data)
                     return
                 message = {"role": "assistant", "content": reply.get("content")}
-                if reply.get("tool_calls"):
+                if reply.get("tool_calls") and fake.legacy_only:
+                    message["function_call"] = reply["tool_calls"][0]["function"]
+                elif reply.get("tool_calls"):
                     message["tool_calls"] = reply["tool_calls"]
                 self._send(200, {
                     "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
