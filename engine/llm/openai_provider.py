@@ -81,7 +81,7 @@ def _refuses_tools(error: Exception) -> bool:
 
 def legacy_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The conversation in the pre-`tools` shape: `function_call` on the assistant, role "function" results."""
-    names: dict[str, str] = {}
+    names: dict[str | None, str] = {}
     out = []
     for m in messages:
         if m.get("role") == "assistant" and m.get("tool_calls"):
