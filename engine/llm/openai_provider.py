@@ -75,8 +75,9 @@ class _ToolsRefused(Exception):
 
 
 def _refuses_tools(error: Exception) -> bool:
+    text = str(error)
     return (isinstance(error, openai.APIStatusError) and error.status_code in (400, 422)
-            and bool(_TOOLS_REFUSED.search(str(error))))
+            and bool(_TOOLS_REFUSED.search(text)) and not _CONTEXT_PATTERNS.search(text))
 
 
 def legacy_messages(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
