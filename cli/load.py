@@ -15,6 +15,7 @@ import sys
 import time
 from typing import TextIO
 
+from cli import CommandError
 from engine import loaders
 from engine.loaders import Document, LoadFailed, LoadReport, Skipped
 
@@ -33,9 +34,16 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
         return parser
 
     def database(parser: argparse.ArgumentParser) -> None:
-        where = parser.add_mutually_exclusive_group(required=True)
+        where = parser.add_mutually_exclusive_group()
         where.add_argument("--sqlite", metavar="FILE", help="a SQLite database file")
         where.add_argument("--dsn", help="a postgresql:// connection string")
+        # MemGPT's way of naming a server database, as an alternative to --dsn.
+        parser.add_argument("--scheme", default="postgresql", help="with --dbname: the database kind (postgresql)")
+        parser.add_argument("--host", help="with --dbname: the server (default localhost)")
+        parser.add_argument("--port", type=int, help="with --dbname: the port (default 5432)")
+        parser.add_argument("--user", help="with --dbname: the user")
+        parser.add_argument("--password", help="with --dbname: the password")
+        parser.add_argument("--dbname", help="a database on a server, instead of --sqlite or --dsn")
 
     directory = kind("directory", "every file of a directory")
     directory.add_argument("--path", required=True, help="the directory")
@@ -53,6 +61,29 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     table.add_argument("--embedding-column", required=True)
     kind("jsonl", 'a JSON-lines file: {"text": ..., "embedding": [...]?, "metadata": {...}?} a line').add_argument(
         "file")
+    index = kind("index", "a persisted LlamaIndex index directory (docstore.json), without llama-index")
+    index.add_argument("--dir", required=True, help="the directory index.storage_context.persist() wrote")
+    index.add_argument("--use-embeddings", action="store_true",
+                       help="keep the index's vectors (only if it was built with this source's embedding model)")
+
+
+def _dsn(args) -> tuple[str | None, str | None]:
+    """(sqlite, dsn) from the flags: exactly one database, named by --sqlite, --dsn or the server flags."""
+    from urllib.parse import quote
+
+    if args.dbname:
+        if args.sqlite or args.dsn:
+            raise CommandError("Give --dbname (with --host, --user...) or --sqlite or --dsn, not several.")
+        if args.scheme not in ("postgresql", "postgres"):
+            raise CommandError(f"--scheme {args.scheme!r}: only postgresql servers are supported.")
+        auth = ""
+        if args.user:
+            auth = quote(args.user, safe="") + (f":{quote(args.password, safe='')}" if args.password else "") + "@"
+        port = f":{args.port}" if args.port else ""
+        return None, f"postgresql://{auth}{args.host or 'localhost'}{port}/{quote(args.dbname, safe='')}"
+    if not (args.sqlite or args.dsn):
+        raise CommandError("Name the database: --sqlite FILE, --dsn postgresql://..., or --dbname (with --host...).")
+    return args.sqlite, args.dsn
 
 
 def _items(args, dimension: int):
@@ -63,10 +94,14 @@ def _items(args, dimension: int):
     if args.kind == "webpage":
         return loaders.read_webpages(args.urls)
     if args.kind == "database":
-        return loaders.read_sql_query(args.query, sqlite=args.sqlite, dsn=args.dsn)
+        sqlite, dsn = _dsn(args)
+        return loaders.read_sql_query(args.query, sqlite=sqlite, dsn=dsn)
     if args.kind == "vector-table":
+        sqlite, dsn = _dsn(args)
         return loaders.read_vector_table(args.table, args.text_column, args.embedding_column, dimension=dimension,
-                                         sqlite=args.sqlite, dsn=args.dsn)
+                                         sqlite=sqlite, dsn=dsn)
+    if args.kind == "index":
+        return loaders.read_llama_index(args.dir, dimension=dimension, use_embeddings=args.use_embeddings)
     return loaders.read_jsonl(args.file, dimension=dimension)
 
 

@@ -520,3 +520,48 @@ def test_run_with_yes_takes_the_newest_agent_and_model_flags_apply_for_the_sessi
 def test_help_lists_the_commands(cli_home):
     output, status = run(cli_home, "--help")
     assert status == 0 and "commands: run, chat, load" in output.replace("\n", " ")
+
+
+def _llama_index_dir(path: Path, embedder, old_layout: bool = False) -> Path:
+    """A directory in the shape LlamaIndex's storage_context.persist() writes (both docstore layouts)."""
+    path.mkdir()
+    texts = {"n1": "Saturn's rings are mostly ice.", "n2": "Jupiter has a great red spot.", "n3": ""}
+    nodes = {nid: {"__type__": "1", "__data__": {"id_": nid, "text": t, "metadata": {"file_name": "planets.txt"}}}
+             for nid, t in texts.items()}
+    docstore = {"docstore": {"docs": nodes}} if old_layout else {"docstore/data": nodes, "docstore/metadata": {}}
+    (path / "docstore.json").write_text(json.dumps(docstore))
+    vectors = {nid: embedder.embed([t])[0] for nid, t in texts.items() if t}
+    (path / "default__vector_store.json").write_text(json.dumps({"embedding_dict": vectors}))
+    (path / "index_store.json").write_text(json.dumps({"index_store/data": {}}))
+    return path
+
+
+def test_load_a_llama_index_directory(cli_home, tmp_path, embedder):
+    index = _llama_index_dir(tmp_path / "storage", embedder)
+    output, status = run(cli_home, "load", "index", "--name", "planets", "--dir", str(index))
+    assert status == 0 and "planets: 2 new passage(s)" in output and "no text" in output
+    older = _llama_index_dir(tmp_path / "older", embedder, old_layout=True)
+    output, status = run(cli_home, "load", "index", "--name", "kept", "--dir", str(older), "--use-embeddings")
+    assert status == 0 and "kept: 2 new passage(s)" in output
+    output, status = run(cli_home, "load", "index", "--name", "none", "--dir", str(tmp_path))
+    assert status == 2 and "not a persisted LlamaIndex index directory" in output
+
+
+def test_load_database_names_a_server_the_way_memgpt_did():
+    import argparse
+
+    from cli import CommandError
+    from cli.load import _dsn
+
+    def args(**given):
+        base = dict(sqlite=None, dsn=None, scheme="postgresql", host=None, port=None, user=None, password=None,
+                    dbname=None)
+        return argparse.Namespace(**{**base, **given})
+
+    assert _dsn(args(dbname="docs", host="db.local", port=5433, user="kim", password="p@ss/word")) == (
+        None, "postgresql://kim:p%40ss%2Fword@db.local:5433/docs")
+    assert _dsn(args(dbname="docs")) == (None, "postgresql://localhost/docs")
+    assert _dsn(args(sqlite="x.db")) == ("x.db", None)
+    for bad in (args(), args(dbname="d", sqlite="x.db"), args(dbname="d", scheme="mysql")):
+        with pytest.raises(CommandError):
+            _dsn(bad)

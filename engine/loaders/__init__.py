@@ -22,6 +22,7 @@ from engine.loaders.ingest import (
     ingest,
     is_transient,
 )
+from engine.loaders.llama_index import read_llama_index
 from engine.loaders.readers import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
@@ -72,4 +73,5 @@ __all__ = [
     "read_sql_query",
     "read_vector_table",
     "read_webpages",
+    "read_llama_index",
 ]
