@@ -126,6 +126,10 @@ def test_bad_input_keeps_the_connection_usable(ws_server, fake_openai):
             ws.send(frame)
             answer = json.loads(ws.recv(timeout=10))
             assert answer["type"] == "server_error" and reason in answer["message"], (frame[:40], answer)
+            if '"type": "command"' in frame:  # a failed command also gets MemGPT's command_response
+                follow = json.loads(ws.recv(timeout=10))
+                assert follow["type"] == "command_response" and follow["status"] == "error"
+                assert reason in follow["message"]
         assert create(ws, "Ada")["status"] == "OK"
         ws.send(json.dumps({"type": "user_message", "message": "y" * 20_001}))
         assert "limit" in json.loads(ws.recv(timeout=10))["message"]

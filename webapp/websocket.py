@@ -290,12 +290,17 @@ class Session:
             elif name == "load_agent":
                 agent = await asyncio.to_thread(self.api.get_agent, str(data.get("name", "")))
             else:
-                return await self.error(f"Unknown command {name!r}; use 'create_agent' or 'load_agent'.")
+                return await self._command_failed(f"Unknown command {name!r}; use 'create_agent' or 'load_agent'.")
         except (MemGPTError, ValueError, TypeError) as e:
-            return await self.error(str(e))
+            return await self._command_failed(str(e))
         self.agent_id = agent.id
         self.interface.register(agent.id, self.client)
         await self.send({"type": "command_response", "status": "OK", "agent_name": agent.name})
+
+    async def _command_failed(self, message: str) -> None:
+        # server_error as before, then the command_response with an error status that MemGPT's clients wait for.
+        await self.error(message)
+        await self.send({"type": "command_response", "status": "error", "message": message})
 
     def _create(self, config: dict[str, Any]):
         if not isinstance(config, dict):
