@@ -31,7 +31,9 @@ LOCAL_CHAT_MODEL = "SmolLM2-135M-Instruct"
 LOCAL_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 LOCAL_EMBEDDING_DIM = 384
 
-ENDPOINT_TYPES = ("openai", "azure", "openai-compatible", "completions", "local")
+# The last seven are MemGPT 0.2's local backends, reached through their own endpoints (engine/llm/backends.py).
+ENDPOINT_TYPES = ("openai", "azure", "openai-compatible", "completions", "local",
+                  "llamacpp", "koboldcpp", "ollama", "webui", "webui-legacy", "lmstudio", "vllm")
 
 
 @dataclasses.dataclass

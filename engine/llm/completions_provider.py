@@ -39,7 +39,7 @@ PARSE_ATTEMPTS = 3
 class CompletionsProvider:
     def __init__(
         self,
-        client: openai.OpenAI,
+        client: openai.OpenAI | None,
         model: str,
         context_window: int,
         *,
@@ -115,6 +115,8 @@ class CompletionsProvider:
 
     def _request(self, request: dict[str, Any], counted_prompt: int) -> tuple[str, str, int, int]:
         """(text, model, prompt tokens, completion tokens) of one request."""
+        if self._client is None:
+            raise LLMError("This provider has no client to send requests with.")
         try:
             response = self._client.completions.create(**request)
         except Exception as e:

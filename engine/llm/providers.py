@@ -32,4 +32,10 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | No
         client = make_client("completions", config.endpoint, api_key=api_key, timeout=max(timeout, 300.0))
         return CompletionsProvider(client, config.model, window, wrapper=config.wrapper or "chatml",
                                    grammar=config.grammar)
+    from engine.llm.backends import BACKENDS, NativeProvider
+
+    if config.endpoint_type in BACKENDS:
+        # MemGPT's local backends, each through its own endpoint (engine/llm/backends.py).
+        return NativeProvider(config.endpoint_type, config.endpoint, config.model, window,
+                              timeout=max(timeout, 300.0), wrapper=config.wrapper or "chatml", grammar=config.grammar)
     raise ConfigError(f"Unknown endpoint type {config.endpoint_type!r}.")
