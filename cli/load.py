@@ -31,6 +31,11 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
         parser = kinds.add_parser(name, parents=[common], help=help)
         parser.add_argument("--name", required=True, help="the data source to load into (created if new)")
         parser.add_argument("--description", default="", help="what the source holds (for a new source)")
+        # The embedding service's limits: batches go out concurrently but within these budgets.
+        parser.add_argument("--requests-per-minute", type=float, help="embedding requests per minute at most")
+        parser.add_argument("--tokens-per-minute", type=float, help="embedded tokens per minute at most")
+        parser.add_argument("--concurrency", type=int, help="embedding requests in flight at once")
+        parser.add_argument("--batch-size", type=int, help="chunks per embedding request (default 64)")
         return parser
 
     def database(parser: argparse.ArgumentParser) -> None:
@@ -166,10 +171,11 @@ def cmd_load(args) -> int:
                 print(f"  skipped {item.what}: {item.reason}")
             return 1
         # The embedded MiniLM already spreads one batch over every core.
-        concurrency = 1 if embedding.endpoint_type == "local" else loaders.MAX_CONCURRENCY
+        concurrency = args.concurrency or (1 if embedding.endpoint_type == "local" else loaders.MAX_CONCURRENCY)
         try:
             report = api.load(args.name, items, embedding=embedding, description=args.description, on_progress=bar,
-                              max_concurrency=concurrency)
+                              max_concurrency=concurrency, requests_per_minute=args.requests_per_minute,
+                              tokens_per_minute=args.tokens_per_minute, batch_size=args.batch_size)
         except LoadFailed as failed:
             bar.close()
             print_report(failed.report)

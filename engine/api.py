@@ -334,11 +334,14 @@ class MemGPT:
 
     def load(self, source: str, items: Iterable, *, embedding: EmbeddingConfig | None = None,
              on_progress: Progress | None = None, max_concurrency: int | None = None,
-             description: str = "") -> LoadReport:
+             description: str = "", requests_per_minute: float | None = None,
+             tokens_per_minute: float | None = None, batch_size: int | None = None) -> LoadReport:
         """Chunk, embed and store reader items (see `engine.loaders`) into `source`, created if new.
 
         Loading is idempotent: a chunk the source already holds is skipped, so an
-        interrupted load is resumed by running it again.
+        interrupted load is resumed by running it again. Embedding runs in batches,
+        `max_concurrency` at a time, within `requests_per_minute` / `tokens_per_minute`
+        when given; a 429 is waited out and retried.
         """
         config = embedding
         if config is None:
@@ -349,9 +352,11 @@ class MemGPT:
             except NotFound:
                 config = self.settings.embedding
         embedder = make_embedder(config)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"requests_per_minute": requests_per_minute, "tokens_per_minute": tokens_per_minute}
         if max_concurrency is not None:
             kwargs["max_concurrency"] = max_concurrency
+        if batch_size is not None:
+            kwargs["batch_size"] = batch_size
         return ingest(self.runtime.store, source, items, embedder, on_progress=on_progress, description=description,
                       **kwargs)
 

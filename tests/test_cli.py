@@ -565,3 +565,22 @@ def test_load_database_names_a_server_the_way_memgpt_did():
     for bad in (args(), args(dbname="d", sqlite="x.db"), args(dbname="d", scheme="mysql")):
         with pytest.raises(CommandError):
             _dsn(bad)
+
+
+def test_bulk_embedding_stays_within_the_limits_given(cli_home, tmp_path, fake_openai):
+    """A provider allowing 3 embedding requests a second: at 60 a minute nothing is refused; unlimited, it is."""
+    lines = tmp_path / "facts.jsonl"
+    lines.write_text("".join(json.dumps({"text": f"Fact {i}: comet {i} passed by in {1900 + i}."}) + "\n"
+                             for i in range(12)))
+    fake_openai.embedding_rate_limit = (3, 1.0)
+    output, status = run(cli_home, "load", "jsonl", "--name", "limited", str(lines), "--batch-size", "2",
+                         "--concurrency", "2", "--requests-per-minute", "60")
+    assert status == 0 and "limited: 12 new passage(s)" in output, output
+    assert fake_openai.embedding_429s == 0
+    times = fake_openai.embedding_times
+    assert len(times) == 6 and times[-1] - times[0] >= 4.0  # 6 requests, about one a second
+    fake_openai.embedding_times.clear()
+    output, status = run(cli_home, "load", "jsonl", "--name", "unlimited", str(lines), "--batch-size", "2",
+                         "--concurrency", "2")
+    assert status == 0 and "unlimited: 12 new passage(s)" in output, output  # 429s were waited out and retried
+    assert fake_openai.embedding_429s > 0

@@ -54,6 +54,11 @@ class FakeOpenAI:
         self.embedding_failures: deque = deque()
         self.embedding_delay = 0.0  # seconds per /embeddings request, to make a load take a while
         self.legacy_only = False  # act like a server that knows only the older `functions` field
+        # (requests, seconds): refuse /embeddings with 429 beyond that many in any such window, as a provider does.
+        self.embedding_rate_limit: tuple[int, float] | None = None
+        self.embedding_times: list[float] = []
+        self.embedding_429s = 0
+        self.lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -112,6 +117,26 @@ class FakeOpenAI:
                 self._send(404, {"error": {"message": f"no route {self.path}"}})
 
             def _embeddings(self, body):
+                if fake.embedding_rate_limit is not None:
+                    limit, window = fake.embedding_rate_limit
+                    now = time.monotonic()
+                    with fake.lock:
+                        recent = [t for t in fake.embedding_times if now - t < window]
+                        if len(recent) >= limit:
+                            fake.embedding_429s += 1
+                            refused = True
+                        else:
+                            fake.embedding_times.append(now)
+                            refused = False
+                    if refused:
+                        self.send_response(429)
+                        data = json.dumps({"error": {"message": "Rate limit reached", "type": "rate_limit"}}).encode()
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Retry-After", str(window))
+                        self.send_header("Content-Length", str(len(data)))
+                        self.end_headers()
+                        self.wfile.write(data)
+                        return
                 if fake.embedding_failures:
                     status, payload = fake.embedding_failures.popleft()
                     return self._send(status, payload)
