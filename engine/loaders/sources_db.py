@@ -75,14 +75,14 @@ def open_database(*, sqlite: str | Path | None = None, dsn: str | None = None) -
             "PostgreSQL is not supported yet in this install: pip install 'psycopg[binary]' to load from a DSN."
         ) from None
     try:
-        conn = psycopg.connect(dsn)
-        conn.read_only = True
+        pg: Any = psycopg.connect(dsn)
+        pg.read_only = True
     except Exception as e:
         raise LoaderError(f"Cannot connect to {_safe_dsn(dsn)}: {e}") from e
     try:
-        yield conn, _safe_dsn(dsn)
+        yield pg, _safe_dsn(dsn)
     finally:
-        conn.close()
+        pg.close()
 
 
 def _rows(conn, sql: str) -> Iterator[tuple[list[str], tuple]]:
