@@ -67,7 +67,8 @@ def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None
     guard = LoginGuard(*credentials) if credentials else None  # one count of failures for the page and the socket
     # blocked_paths: Gradio's /file= route must never serve the data home, whatever else it allows.
     demo.launch(server_name=host, server_port=port, share=share, auth=guard.check if guard else None,
-                show_error=True, prevent_thread_lock=True, blocked_paths=[str(runtime.settings.home)])
+                show_error=True, prevent_thread_lock=True, blocked_paths=[str(runtime.settings.home)],
+                footer_links=["gradio", "settings"])  # no "Use via API": every event is private (webapp/app.py)
     mount_websocket(demo, runtime, credentials, guard)
     print(f"WebSocket API on ws://{host}:{port}/ws")
     demo.block_thread()
