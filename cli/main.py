@@ -132,14 +132,6 @@ def run(argv: list[str]) -> int:
 # ---------------------------------------------------------------- chat and ws
 
 
-def _fresh_name(names: set[str]) -> str:
-    lowered = {n.lower() for n in names}
-    n = 1
-    while f"agent-{n}" in lowered:
-        n += 1
-    return f"agent-{n}"
-
-
 def _llm_from_flags(base, args):
     """`base` with the model flags of `run` applied (None when no flag was given)."""
     import dataclasses
@@ -188,8 +180,7 @@ def _chat_agent(api, args, options):
     if row is None:
         settings = api.settings
         llm = _llm_from_flags(settings.llm, args) or settings.llm
-        name = name or _fresh_name({a.name for a in api.list_agents()})
-        row = api.create_agent(name, preset=args.preset, persona=args.persona, human=args.human, llm=llm)
+        row = api.create_agent(name or None, preset=args.preset, persona=args.persona, human=args.human, llm=llm)
         print(f"Created agent {row.name} (preset {row.preset}, persona {row.persona}, human {row.human}).")
         return api.open_agent(row.id, options=options), None
     ignored = [flag for flag, value in (("--preset", args.preset), ("--persona", args.persona),

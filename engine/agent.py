@@ -39,7 +39,7 @@ from engine.events import (
 )
 from engine.llm.base import Completion, ContextWindowExceeded, LLMError, LLMProvider
 from engine.llm.models import context_window
-from engine.llm.retry import RetryPolicy, call_with_retries
+from engine.llm.retry import RetryPolicy, call_quietly, call_with_retries
 from engine.memory import ArchivalMemory, CoreMemory, RecallMemory
 from engine.store import Store
 from engine.store import agents as agents_store
@@ -197,10 +197,11 @@ class Agent:
 
     def boot(self) -> None:
         """Write the boot sequence once: system message, a greeting through send_message, a login."""
-        if messages_store.list_messages(self.store, self.row.id, last=1):
+        recent = messages_store.list_messages(self.store, self.row.id, last=REPAIR_WINDOW)
+        if recent:
             # The common case. Repair a call left half-done by a killed process, unless a step
             # of this process holds the agent (then the call is not dangling, it is running).
-            if self._lock.acquire(blocking=False):
+            if unanswered_calls(recent) and self._lock.acquire(blocking=False):
                 try:
                     self.repair_interrupted()
                 finally:
@@ -274,16 +275,11 @@ class Agent:
     def _ask_once(self, message: str) -> str:
         """`message_chatgpt`: one stateless question to the agent's own model, with no memory or functions."""
         provider = self.provider
-        calls = call_with_retries(
-            lambda: provider.complete([{"role": "system", "content": ONE_SHOT_SYSTEM},
-                                       {"role": "user", "content": message}], []),
-            self.options.retry,
-        )
         try:
-            while True:
-                next(calls)  # retries happen inside a tool call: nobody to show the waits to
-        except StopIteration as done:
-            completion = done.value
+            # Retries happen inside a tool call: there is nobody to show the waits to.
+            completion = call_quietly(lambda: provider.complete([{"role": "system", "content": ONE_SHOT_SYSTEM},
+                                                                 {"role": "user", "content": message}], []),
+                                      self.options.retry)
         except (LLMError, ConfigError) as e:
             raise ToolError(f"The other model could not answer: {e}") from e
         agents_store.record_llm_call(self.store, self.row.id, completion.model or provider.model,
@@ -324,7 +320,6 @@ class Agent:
     def _run(self, content: str, text: str, kind: str) -> Iterator[Event]:
         """The step itself; callers hold the agent's lock."""
         self.refresh()
-        self.repair_interrupted()  # before the user message, so the repaired results come first
         verify = self.options.verify_first_message and kind == KIND_USER and not self._has_user_message()
         self._persist("user", content, text=text, name=kind)
         yield UserMessage(text, kind)

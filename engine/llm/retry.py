@@ -56,6 +56,17 @@ def _out_of_time(policy: RetryPolicy, attempt: int, error: LLMError) -> LLMError
     return out
 
 
+def call_quietly(call: Callable[[], Completion], policy: RetryPolicy,
+                 sleep: Callable[[float], None] = time.sleep) -> Completion:
+    """`call_with_retries` run to the end, its Retrying events dropped (for calls with no one to show them to)."""
+    steps = call_with_retries(call, policy, sleep)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
 def call_with_retries(
     call: Callable[[], Completion],
     policy: RetryPolicy,

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.loaders.readers import Document, Item, LoaderError, Skipped
-from engine.loaders.sources_db import parse_vector
+from engine.loaders.sources_db import dimension_mismatch, parse_vector
 from engine.store import live
 
 MAX_FILE_BYTES = 1 << 30
@@ -85,7 +85,8 @@ def read_llama_index(directory: str | Path, *, dimension: int | None = None,
             if vector is None:
                 yield Skipped(where, "no embedding in the vector store")
                 continue
-            if dimension is not None and len(vector) != dimension:
-                yield Skipped(where, f"embedding has {len(vector)} dimensions; the embedder uses {dimension}")
+            mismatch = dimension_mismatch(vector, dimension)
+            if mismatch:
+                yield Skipped(where, mismatch)
                 continue
         yield Document(text, {**metadata, "source": source, "node_id": node_id}, embedding=vector)

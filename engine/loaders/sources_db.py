@@ -171,6 +171,13 @@ def parse_vector(value: Any) -> list[float] | None:
     return array.astype(np.float32).tolist()
 
 
+def dimension_mismatch(vector: list[float], dimension: int | None) -> str | None:
+    """Why a precomputed vector cannot go into a source embedded with `dimension`, or None."""
+    if dimension is not None and len(vector) != dimension:
+        return f"embedding has {len(vector)} dimensions; the embedder uses {dimension}"
+    return None
+
+
 def _check_columns(conn, table: str, columns: list[str]) -> None:
     """Refuse unknown columns up front (SQLite would read a mistyped "name" as a string literal)."""
     cursor = conn.cursor()
@@ -264,7 +271,8 @@ def read_jsonl(path: str | Path, *, dimension: int | None = None) -> Iterator[It
                 if vector is None:
                     yield Skipped(where, '"embedding" is not an array of numbers')
                     continue
-                if dimension is not None and len(vector) != dimension:
-                    yield Skipped(where, f"embedding has {len(vector)} dimensions; the embedder uses {dimension}")
+                mismatch = dimension_mismatch(vector, dimension)
+                if mismatch:
+                    yield Skipped(where, mismatch)
                     continue
             yield Document(text, {"source": name, "line": number, **metadata}, embedding=vector)

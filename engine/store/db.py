@@ -485,8 +485,7 @@ def backup(db_path: str | Path, target: str | Path, *, force: bool = False) -> d
     db_path, target = Path(db_path), Path(target)
     if not db_path.is_file():
         raise StoreUnavailable(f"There is no database at {db_path}.")
-    live_files = {Path(os.path.realpath(f"{db_path}{suffix}")) for suffix in ("", "-wal", "-shm", "-journal")}
-    if Path(os.path.realpath(target)) in live_files:
+    if Path(os.path.realpath(target)) in live.database_files(db_path):
         raise StoreUnavailable("The backup file cannot be the database itself or one of its -wal/-shm files.")
     if target.exists() and not force:
         raise FileExistsError(f"{target} already exists; pass --force to overwrite it.")

@@ -49,6 +49,12 @@ def _identity(path: str | Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def database_files(db_path: str | Path) -> list[Path]:
+    """The database file and the files SQLite keeps beside it, resolved."""
+    db = Path(os.path.realpath(db_path))
+    return [db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+
+
 def protected_folders() -> list[Path]:
     with _lock:
         return [folder for _, folder in _open.values() if folder is not None]
@@ -65,7 +71,7 @@ def refusal(path: str | Path) -> str | None:
     for db, folder in entries:
         if folder is not None and (resolved == folder or folder in resolved.parents):
             return f"it is inside the app's data home ({folder}), which loaders never read"
-        siblings = [db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+        siblings = database_files(db)
         if resolved in siblings:
             return "it is the app's live database"
         if identity is not None and identity in {_identity(p) for p in siblings[:3]}:
