@@ -48,7 +48,7 @@ from engine.agents import create_agent  # noqa: E402
 from engine.config import EmbeddingConfig, LLMConfig, load_settings  # noqa: E402
 from engine.memory import HYBRID_POOL, PAGE_SIZE, ArchivalMemory  # noqa: E402
 from engine.presets import PresetLibrary  # noqa: E402
-from engine.store import Store  # noqa: E402
+from engine.store import SqliteStore  # noqa: E402
 from engine.store import passages as passages_store  # noqa: E402
 from engine.tools.registry import builtin_registry  # noqa: E402
 
@@ -249,7 +249,7 @@ def run_size(n: int, query_count: int, rounds: int, log) -> dict:
         home = Path(tmp) / "home"
         home.mkdir()
         settings = load_settings(home, env={})
-        store = Store(settings.db_path)
+        store = SqliteStore(settings.db_path)
         try:
             agent = create_agent(
                 store,

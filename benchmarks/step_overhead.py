@@ -62,7 +62,7 @@ from engine.config import EmbeddingConfig, LLMConfig, load_settings  # noqa: E40
 from engine.context import SUMMARY, TokenCache, build_context, in_context_rows  # noqa: E402
 from engine.events import AssistantMessage, Error  # noqa: E402
 from engine.presets import PresetLibrary  # noqa: E402
-from engine.store import Store  # noqa: E402
+from engine.store import SqliteStore, Store  # noqa: E402
 from engine.store import messages as messages_store  # noqa: E402
 from engine.tools.registry import builtin_registry  # noqa: E402
 from tests.support.embedder import HashEmbedder  # noqa: E402
@@ -201,7 +201,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def make_agent(home: Path):
     settings = load_settings(home, env={})
-    store = Store(settings.db_path)
+    store = SqliteStore(settings.db_path)
     registry = builtin_registry()
     row = create_agent(
         store, settings, PresetLibrary(home), registry, "bench",
@@ -392,7 +392,7 @@ def profile_steps(n: int, steps: int, top: int = 25) -> str:
 
 def sqlite_version() -> str:
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "v.db")
+        store = SqliteStore(Path(tmp) / "v.db")
         try:
             return store.db.execute("SELECT sqlite_version()").fetchone()[0]
         finally:

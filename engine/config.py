@@ -72,6 +72,9 @@ class Settings:
     default_persona: str = "sam"
     default_human: str = "basic"
     block_char_limit: int = 2000
+    # A PostgreSQL URL (postgresql://user:pass@host/db) puts the store there instead
+    # of the home's SQLite file; MEMGPT_DATABASE_URL overrides config.yaml's `database`.
+    database_url: str | None = None
 
     @property
     def db_path(self) -> Path:
@@ -121,7 +124,13 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
         embedding=_build(EmbeddingConfig, data.get("embedding"), "embedding"),
         tools=_build(ToolSettings, data.get("tools"), "tools"),
         **{k: data[k] for k in ("default_preset", "default_persona", "default_human", "block_char_limit") if k in data},
+        database_url=env.get("MEMGPT_DATABASE_URL") or data.get("database") or None,
     )
+    if settings.database_url is not None and not _is_postgres_url(str(settings.database_url)):
+        raise ConfigError(
+            "The database setting must be a PostgreSQL URL (postgresql://user:password@host:5432/name); "
+            "leave it out to use the SQLite file in the data home."
+        )
     if env.get("OPENAI_API_KEY"):
         if "llm" not in data:
             settings.llm = LLMConfig(endpoint_type="openai", model=OPENAI_CHAT_MODEL)
@@ -137,6 +146,10 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
     return settings
 
 
+def _is_postgres_url(url: str) -> bool:
+    return url.startswith(("postgresql://", "postgres://"))
+
+
 def save_settings(settings: Settings) -> Path:
     """Write config.yaml (no secrets live in Settings, so none are written)."""
     settings.home.mkdir(parents=True, exist_ok=True)
@@ -150,6 +163,14 @@ def save_settings(settings: Settings) -> Path:
         "block_char_limit": settings.block_char_limit,
     }
     path = settings.home / CONFIG_FILE
+    database = settings.database_url
+    if os.environ.get("MEMGPT_DATABASE_URL"):  # a URL from the environment stays there; keep the file's own
+        try:
+            database = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("database")
+        except (OSError, yaml.YAMLError, AttributeError):
+            database = None
+    if database:
+        data["database"] = database
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     tmp.replace(path)

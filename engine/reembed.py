@@ -64,22 +64,15 @@ def _reembed(store: Store, agent_id: int, embedder: Embedder, config: EmbeddingC
         yield Progress(min(start + batch, total), total)
     dim = embedder.dimension
     passages_store.ensure_vec_table(store, dim)
-    new_table = passages_store.vec_table(dim)
     owner = passages_store.owner_key(agent_id=agent_id)
     with store.atomic() as db:
         for (pid, _, old_dim), blob in zip(rows, vectors):
-            db.execute(f"DELETE FROM {passages_store.vec_table(old_dim)} WHERE rowid = ?", [pid])
+            passages_store.drop_vector(store, db, old_dim, pid)
             db.execute(
                 "UPDATE passages SET embedding = ?, embedding_model = ?, embedding_dim = ? WHERE id = ?",
                 [blob, embedder.name, dim, pid],
             )
-            if dim % 8 == 0:
-                db.execute(
-                    f"INSERT INTO {new_table} (rowid, owner, embedding, bits) VALUES (?, ?, ?, vec_quantize_binary(?))",
-                    [pid, owner, blob, blob],
-                )
-            else:
-                db.execute(f"INSERT INTO {new_table} (rowid, owner, embedding) VALUES (?, ?, ?)", [pid, owner, blob])
+        passages_store.put_vectors(store, db, dim, owner, [(pid, blob) for (pid, _, _), blob in zip(rows, vectors)])
         for source in sources_store.attached(store, agent_id):
             if (source.embedding_model, source.embedding_dim) != (embedder.name, dim):
                 sources_store.detach(store, agent_id, source.id)

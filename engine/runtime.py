@@ -11,7 +11,7 @@ from pathlib import Path
 
 from engine.config import Settings, load_settings
 from engine.presets import PresetLibrary
-from engine.store import Store
+from engine.store import Store, open_store
 from engine.tools.registry import ToolRegistry, load_registry
 
 
@@ -32,5 +32,5 @@ def open_runtime(home: str | Path | None = None) -> Runtime:
 
     secrets.apply(Path(home).expanduser() if home is not None else default_home())
     settings = load_settings(home)
-    store = Store(settings.db_path, home=settings.home)
+    store = open_store(settings)
     return Runtime(settings, store, PresetLibrary(settings.home), load_registry(settings.functions_dir))

@@ -17,7 +17,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from engine.agents import create_agent  # noqa: E402
 from engine.config import EmbeddingConfig, LLMConfig, load_settings  # noqa: E402
 from engine.presets import PresetLibrary  # noqa: E402
-from engine.store import Store  # noqa: E402
+from engine.store import SqliteStore  # noqa: E402
 from engine.tools.registry import builtin_registry  # noqa: E402
 from tests.support.embedder import HashEmbedder  # noqa: E402
 
@@ -37,9 +37,60 @@ def settings(home):
     return load_settings(home, env={})
 
 
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "both_stores: run each test that uses the `store` fixture on SQLite and on PostgreSQL"
+    )
+    config.addinivalue_line("markers", "sqlite_only: a test of SQLite itself (files, pragmas) in a both_stores module")
+
+
+def pytest_generate_tests(metafunc):
+    definition = metafunc.definition
+    if (
+        "store" in metafunc.fixturenames
+        and definition.get_closest_marker("both_stores")
+        and not definition.get_closest_marker("sqlite_only")
+    ):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    from tests.support import postgres
+
+    postgres.stop()
+
+
 @pytest.fixture
-def store(settings):
-    s = Store(settings.db_path, home=settings.home)
+def backend(request) -> str:
+    """Which store the test runs on: "sqlite" unless the module is marked both_stores."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(backend, monkeypatch):
+    """A fresh PostgreSQL database for a postgres run (also in MEMGPT_DATABASE_URL), else None."""
+    if backend != "postgres":
+        yield None
+        return
+    from tests.support import postgres
+
+    url = postgres.fresh_database()
+    monkeypatch.setenv("MEMGPT_DATABASE_URL", url)
+    yield url
+    postgres.drop_database(url)
+
+
+@pytest.fixture
+def store(settings, database_url):
+    if database_url:
+        from engine.store.pg import PgStore
+
+        s = PgStore(database_url, home=settings.home)
+    else:
+        s = SqliteStore(settings.db_path, home=settings.home)
     yield s
     s.close()
 

@@ -13,6 +13,8 @@ from engine.events import AssistantMessage
 from engine.store import messages as messages_store
 from tests.support.scripted import ScriptedModel, say, use
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 
 @pytest.fixture
 def chatty(make_live_agent, scripted):

@@ -11,13 +11,13 @@ from engine.config import EmbeddingConfig
 from engine.errors import AgentBusy
 from engine.memory import CoreMemory
 from engine.reembed import reembed_agent
-from engine.store import Store
+from engine.store import SqliteStore
 from tests.support.embedder import HashEmbedder
 
 
 def test_concurrent_appends_lose_nothing(agent, settings):
     """Each thread has its own connection (as web workers do); no append may overwrite another."""
-    stores = [Store(settings.db_path) for _ in range(4)]
+    stores = [SqliteStore(settings.db_path) for _ in range(4)]
     start = threading.Barrier(len(stores))
     errors = []
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine import system
 from engine.agent import AgentOptions
 from engine.context import in_context_rows
@@ -11,6 +13,8 @@ from engine.events import SystemAlert
 from engine.llm.base import Completion, ContextWindowExceeded
 from engine.store import messages as messages_store
 from tests.support.scripted import ScriptedModel, say, use
+
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
 
 
 def _base_tokens(make_live_agent):

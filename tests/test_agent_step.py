@@ -13,6 +13,8 @@ from engine.llm.base import Completion, LLMError
 from engine.store import messages as messages_store
 from tests.support.scripted import call, say, use
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 
 def kinds(events):
     return [e.kind for e in events]

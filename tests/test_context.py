@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from engine import tokens
 from engine.context import PARTS, build_context
 from engine.llm.models import DEFAULT_CONTEXT_WINDOW, context_window
 from tests.support.scripted import ScriptedModel, say
+
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
 
 
 def test_breakdown_adds_up(make_live_agent):

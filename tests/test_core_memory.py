@@ -10,6 +10,8 @@ from engine.agents import memory_section
 from engine.errors import InvalidName, MemoryLimitExceeded, NotFound, ToolError
 from engine.memory import CoreMemory
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 
 def test_new_agent_has_persona_and_human(store, agent, library):
     core = CoreMemory(store, agent.id)

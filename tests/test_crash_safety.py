@@ -14,7 +14,7 @@ from pathlib import Path
 from engine.agent import Agent, AgentOptions
 from engine.config import LLMConfig
 from engine.events import AssistantMessage
-from engine.store import Store
+from engine.store import SqliteStore
 from engine.store import messages as messages_store
 from tests.support.scripted import ScriptedModel, say
 
@@ -63,7 +63,7 @@ def test_sigkill_mid_step(home, make_agent, fake_openai, runtime, embedder):
             child.kill()
     assert child.returncode == -signal.SIGKILL
 
-    store = Store(home / "memgpt.db")
+    store = SqliteStore(home / "memgpt.db")
     try:
         assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         agent_id = store.db.execute("SELECT id FROM agents WHERE name = 'crashy'").fetchone()[0]

@@ -13,7 +13,7 @@ from engine.errors import MemGPTError
 from engine.loaders import LoaderError, read_directory, read_file
 from engine.loaders.readers import Document, Skipped
 from engine.loaders.sources_db import open_database
-from engine.store import Store, live
+from engine.store import SqliteStore, live
 from engine.store import agents as agents_store
 from engine.transfer import TransferError
 from engine.transfer import read_file as read_export
@@ -98,11 +98,11 @@ def test_a_store_protects_its_files_and_its_home_while_open(tmp_path):
     folder = tmp_path / "elsewhere"
     folder.mkdir()
     (folder / "a.txt").write_text("alpha")
-    plain = Store(folder / "x.db")  # a database with no data home: only its own files are off limits
+    plain = SqliteStore(folder / "x.db")  # a database with no data home: only its own files are off limits
     assert live.refusal(folder / "a.txt") is None
     assert "live database" in live.refusal(folder / "x.db-wal")
     plain.close()
-    homed = Store(folder / "y.db", home=folder)
+    homed = SqliteStore(folder / "y.db", home=folder)
     assert "data home" in live.refusal(folder / "a.txt")
     homed.close()
     assert live.refusal(folder / "a.txt") is None and live.refusal(folder / "y.db") is None
@@ -119,7 +119,7 @@ def test_loading_around_the_live_database_loses_nothing(layout, store, settings,
     make_agent("after")  # raises StoreBroken if this process had lost its locks and the WAL was reset
     store.check()
     store.close()
-    again = Store(settings.db_path)
+    again = SqliteStore(settings.db_path)
     try:
         names = {r.name for r in agents_store.list_all(again)}
         assert {"keeper", "after"} <= names

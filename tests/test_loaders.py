@@ -34,6 +34,8 @@ from engine.store import sources as sources_store
 from tests.support.embedder import HashEmbedder
 from tests.support.pdf import make_pdf
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 ANIMALS = [
     "The zebra grazes on the savanna at dawn, its stripes confusing the flies.",
     "A kestrel hovers above the meadow, watching for voles in the tall grass.",

@@ -29,6 +29,8 @@ from engine.store import passages as passages_store
 from engine.store import sources as sources_store
 from tests.support.embedder import HashEmbedder
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 NO_WAIT = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=5.0, max_elapsed=60.0, jitter=0.0)
 
 

@@ -10,6 +10,8 @@ from engine.errors import ToolError
 from engine.memory import RecallMemory
 from engine.store import messages
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 HOSTILE = [
     '"',
     '"unbalanced',

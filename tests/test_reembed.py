@@ -12,6 +12,8 @@ from engine.store import agents as agents_store
 from engine.store import sources as sources_store
 from tests.support.embedder import HashEmbedder
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 
 def test_reembed_switches_dimension_with_progress(store, agent, embedder):
     old = ArchivalMemory(store, agent.id, embedder)

@@ -6,11 +6,13 @@ import threading
 
 import pytest
 
-from engine.store import Store
+from engine.store import SqliteStore
 from engine.store import messages as messages_store
 from engine.store import passages as passages_store
 from engine.store import sources as sources_store
 from engine.store.migrations import migrations
+
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
 
 EXPECTED_COLUMNS = {
     "agents": [
@@ -60,7 +62,7 @@ EXPECTED_OBJECTS = {
 
 
 def test_blank_database_schema(tmp_path):
-    store = Store(tmp_path / "blank.db")
+    store = SqliteStore(tmp_path / "blank.db")
     db = store.db
     for table, columns in EXPECTED_COLUMNS.items():
         assert [c.name for c in db[table].columns] == columns, table
@@ -75,16 +77,17 @@ def test_blank_database_schema(tmp_path):
 
 def test_migrations_apply_once(tmp_path):
     path = tmp_path / "m.db"
-    first = Store(path)
+    first = SqliteStore(path)
     assert first.applied_migrations == [m.name for m in migrations._migrations]
     first.close()
-    second = Store(path)
+    second = SqliteStore(path)
     assert second.applied_migrations == []
     rows = second.db.execute("SELECT name FROM _sqlite_migrations WHERE migration_set = 'memgpt'").fetchall()
     assert [r[0] for r in rows] == [m.name for m in migrations._migrations]
     second.close()
 
 
+@pytest.mark.sqlite_only
 def test_pragmas_and_vec(store):
     db = store.db
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -129,12 +132,14 @@ def test_delete_agent_removes_every_row(store, agent, make_agent, embedder):
     # The other agent is untouched, and vectors and FTS rows went with their passages.
     assert db.execute("SELECT count(*) FROM messages WHERE agent_id = ?", [other.id]).fetchone()[0] == 1
     assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 1
-    assert db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH 'ada'").fetchone()[0] == 0
-    assert db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'ada'").fetchone()[0] == 0
+    if store.dialect == "sqlite":
+        assert db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH 'ada'").fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'ada'").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM sources").fetchone()[0] == 1
     assert db.execute("SELECT count(*) FROM message_counts WHERE agent_id = ?", [agent.id]).fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM passage_counts WHERE owner = ?", [f"a{agent.id}"]).fetchone()[0] == 0
-    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if store.dialect == "sqlite":
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def test_no_loadable_sqlite_is_a_clear_error(monkeypatch, tmp_path):
@@ -168,7 +173,7 @@ def test_a_file_that_is_not_a_database(tmp_path):
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreUnavailable, match="Cannot open database"):
-        Store(path)
+        SqliteStore(path)
 
 
 def test_concurrent_writers_do_not_fail(store, agent):

@@ -22,7 +22,7 @@ import pytest
 from engine.errors import InvalidName, StoreBroken, StoreUnavailable
 from engine.loaders.ingest import ingest
 from engine.loaders.readers import Document
-from engine.store import Store
+from engine.store import SqliteStore
 from engine.store import agents as agents_store
 from engine.store import passages as passages_store
 from engine.store import sources as sources_store
@@ -36,8 +36,8 @@ SERVER = textwrap.dedent(
     """
     import os, sys
     sys.path.insert(0, sys.argv[2])
-    from engine.store import Store
-    store = Store(sys.argv[1])
+    from engine.store import SqliteStore, Store
+    store = SqliteStore(sys.argv[1])
     store.db.execute("CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, v TEXT)")
     print("ready", flush=True)
     for line in sys.stdin:
@@ -107,7 +107,7 @@ def test_lost_locks_are_refused_not_acknowledged(tmp_path):
 
 def test_a_replaced_database_file_is_refused(tmp_path):
     path = tmp_path / "memgpt.db"
-    store = Store(path)
+    store = SqliteStore(path)
     store.db.execute("CREATE TABLE notes (v TEXT)")
     copy = tmp_path / "copy.db"
     shutil.copy(path, copy)
@@ -145,7 +145,7 @@ HOLDER = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute('SELE
 
 def test_close_leaves_everything_in_the_main_file(tmp_path):
     path = tmp_path / "memgpt.db"
-    store = Store(path)
+    store = SqliteStore(path)
     # Another process (the CLI, a second face) has the file open, so SQLite's own
     # checkpoint at last close never happens: only Store.close() moves the log over.
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
@@ -177,7 +177,7 @@ def _run_app(*args: str, home: Path) -> subprocess.CompletedProcess:
 def test_backup_while_the_app_holds_the_database(home, settings, make_agent, tmp_path):
     from engine.store import messages as messages_store
 
-    live = Store(settings.db_path)  # stands for the running server
+    live = SqliteStore(settings.db_path)  # stands for the running server
     agent = make_agent("ada")
     for i in range(30):
         messages_store.add(live, agent.id, "user", f"turn {i}")
@@ -211,7 +211,7 @@ def test_backup_while_the_app_holds_the_database(home, settings, make_agent, tmp
 
 def test_a_damaged_page_is_a_clear_error(tmp_path):
     path = tmp_path / "memgpt.db"
-    store = Store(path)
+    store = SqliteStore(path)
     store.db.execute("CREATE TABLE notes (v TEXT)")
     with store.atomic() as db:
         for i in range(2000):
@@ -223,7 +223,7 @@ def test_a_damaged_page_is_a_clear_error(tmp_path):
         f.seek(-page_size + 8, os.SEEK_END)
         f.write(b"\xff" * 64)
     with pytest.raises(StoreUnavailable, match="damaged") as caught:
-        Store(path)
+        SqliteStore(path)
     assert str(path) in str(caught.value) and "app.py backup" in str(caught.value)
 
 
@@ -235,8 +235,8 @@ def _nobody() -> tuple[int, int] | None:
 
 READ_ONLY_CHILD = (
     "import sys; sys.path.insert(0, sys.argv[2]);"
-    "from engine.store import Store; from engine.errors import StoreUnavailable\n"
-    "try:\n    Store(sys.argv[1])\nexcept StoreUnavailable as e:\n    print(e)\nelse:\n    print('opened')"
+    "from engine.store import SqliteStore, Store; from engine.errors import StoreUnavailable\n"
+    "try:\n    SqliteStore(sys.argv[1])\nexcept StoreUnavailable as e:\n    print(e)\nelse:\n    print('opened')"
 )
 
 
@@ -249,7 +249,7 @@ def test_a_read_only_database_is_a_clear_error(what):
     try:
         os.chmod(folder, 0o777)
         path = folder / "memgpt.db"
-        Store(path).close()
+        SqliteStore(path).close()
         if what == "file":
             os.chmod(path, 0o444)
         else:
@@ -325,14 +325,14 @@ def test_dedup_migration_removes_existing_duplicates(tmp_path, monkeypatch):
     raw.close()
     with monkeypatch.context() as patch:
         patch.setattr(migrations_module, "migrate", lambda db: [])
-        store = Store(path)
+        store = SqliteStore(path)
     source = sources_store.create(store, "docs", embedder.name, 64)
     items = [(t, embedder.embed([t])[0], {}) for t in ["a", "b", "a", "a", "b", "c"]]
     first = passages_store.insert_many(store, items, embedding_model=embedder.name, embedding_dim=64, source_id=source.id)
     assert len(first) == 6
     store.close()
 
-    migrated = Store(path)
+    migrated = SqliteStore(path)
     kept = [r[0] for r in migrated.db.execute("SELECT id FROM passages ORDER BY id")]
     assert kept == [first[0], first[1], first[5]]  # the oldest of each text stays
     assert passages_store.count_for_source(migrated, source.id) == 3
@@ -390,7 +390,7 @@ def test_name_key_migration_resolves_existing_clashes(tmp_path):
             [name],
         )
     raw.close()
-    store = Store(path)
+    store = SqliteStore(path)
     names = [r[0] for r in store.db.execute("SELECT name FROM agents ORDER BY id")]
     assert names == ["Éva", "éva-3", "\u212aate", "kate-2", "éva-2"]
     keys = [r[0] for r in store.db.execute("SELECT name_key FROM agents")]

@@ -13,6 +13,8 @@ import pytest
 from engine.tools.handles import ChatModel, FileSpace, ToolContext, WebAccess
 from engine.tools.runner import FAILED, OK, run_tool
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 
 def _failed(outcome, *fragments: str) -> None:
     assert outcome.status == FAILED, outcome

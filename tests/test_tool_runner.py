@@ -14,6 +14,8 @@ from engine.tools.handles import FileSpace, HeartbeatControl, Outbox, ToolContex
 from engine.tools.registry import ToolRegistry
 from engine.tools.runner import DEFAULT_RESULT_LIMIT, FAILED, OK, run_tool
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 
 @pytest.fixture
 def ctx(store, agent, embedder, tmp_path) -> ToolContext:

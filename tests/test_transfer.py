@@ -19,6 +19,8 @@ from engine.store import sources as sources_store
 from engine.transfer import TransferError, export_agent, import_agent
 from tests.support.scripted import say, use
 
+pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
+
 
 @pytest.fixture
 def rich(make_live_agent, scripted, store, embedder, runtime):
@@ -101,11 +103,11 @@ def test_importing_twice_gives_two_agents(rich, store, tmp_path):
 
 
 def test_into_another_store_without_the_source(rich, store, tmp_path):
-    from engine.store import Store
+    from engine.store import SqliteStore
 
     path = tmp_path / "ada.json"
     export_agent(store, rich.row.id, path)
-    other = Store(tmp_path / "other.db")
+    other = SqliteStore(tmp_path / "other.db")
     try:
         result = import_agent(other, path)
         assert result.agent.name == "ada" and result.missing_sources == ["birds"]

@@ -16,7 +16,8 @@ import unicodedata
 from typing import Any
 
 from engine.errors import InvalidName, NotFound
-from engine.store.db import Store, now, sqlite3
+from engine.store.base import integrity_errors
+from engine.store.db import Store, now
 
 MAX_NAME = 64
 
@@ -112,7 +113,7 @@ class _name_taken:
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is not None and issubclass(exc_type, sqlite3.IntegrityError) and "name" in str(exc):
+        if exc_type is not None and issubclass(exc_type, integrity_errors()) and "name" in str(exc):
             raise InvalidName(f"An agent named {self.name!r} already exists; pick another name.") from exc
         return False
 
@@ -137,7 +138,7 @@ def get_by_name(store: Store, name: str) -> AgentRow:
 
 
 def list_all(store: Store) -> list[AgentRow]:
-    rows = store.db.execute(f"SELECT {_COLUMNS} FROM agents ORDER BY name").fetchall()
+    rows = store.db.execute(f"SELECT {_COLUMNS} FROM agents ORDER BY lower(name), id").fetchall()
     return [_from_tuple(r) for r in rows]
 
 

@@ -38,11 +38,11 @@ from pathlib import Path
 import sqlite_utils
 from sqlite_utils.utils import sqlite3  # pysqlite3 when installed: the same module sqlite-utils uses
 
-from engine.errors import AgentBusy, MemGPTError, StoreBroken, StoreUnavailable
+from engine.errors import MemGPTError, StoreBroken, StoreUnavailable
 from engine.store import live
+from engine.store.base import AGENT_WAIT, Store  # noqa: F401 - AGENT_WAIT kept importable here
 
 BUSY_TIMEOUT_MS = 15_000
-AGENT_WAIT = 30.0  # seconds an edit from a face waits for the agent's running turn
 MMAP_BYTES = 1 << 30  # vector scans read the whole table; mmap keeps them off the page cache copy path
 
 # SQLite primary result codes (the low byte of the extended code).
@@ -311,11 +311,15 @@ class _Slot:
         self.db = db
 
 
-class Store:
-    """The store: one SQLite file, a connection per thread, migrations run on open."""
+class SqliteStore(Store):
+    """The embedded store: one SQLite file, a connection per thread, migrations run on open."""
+
+    dialect = "sqlite"
+    path: Path
 
     def __init__(self, path: str | Path, *, home: str | Path | None = None):
         """`home`: the data home this database belongs to; no loader may read it while the store is open."""
+        super().__init__()
         self.path = Path(path)
         self.home = Path(home) if home is not None else None
         self._guard = _FileGuard(self.path)
@@ -323,7 +327,6 @@ class Store:
         self._live: dict[int, sqlite_utils.Database] = {}
         self._serial = itertools.count()
         self._lock = threading.Lock()
-        self._agent_locks: dict[int, threading.Lock] = {}
         self._anchor: sqlite_utils.Database | None = None
         self._live_token: int | None = None
         from engine.store.migrations import migrate
@@ -416,31 +419,8 @@ class Store:
                 db.rollback()
                 raise
 
-    def agent_lock(self, agent_id: int) -> threading.Lock:
-        """The lock that serializes steps and edits of one agent within this process.
-
-        A plain Lock, not an RLock: a step is a generator, and servers resume a
-        generator on whichever worker thread is free, so the thread that releases
-        the lock is often not the one that took it. Never take it twice.
-        """
-        with self._lock:
-            return self._agent_locks.setdefault(agent_id, threading.Lock())
-
-    @contextlib.contextmanager
-    def hold_agent(self, agent_id: int, timeout: float = AGENT_WAIT) -> Iterator[None]:
-        """Hold the agent's lock for one change made from outside a step (a face's edit, an attach).
-
-        Such a change then never lands in the middle of a step that read the old
-        state. Waits up to `timeout` for a running step, then raises AgentBusy.
-        Not for code that runs inside a step (tools): the step already holds it.
-        """
-        lock = self.agent_lock(agent_id)
-        if not lock.acquire(timeout=timeout):
-            raise AgentBusy(f"The agent is busy with a turn; try again when it has answered (waited {timeout:g} s).")
-        try:
-            yield
-        finally:
-            lock.release()
+    def describe(self) -> str:
+        return str(self.path)
 
     def close(self) -> None:
         """Close every connection, first moving the WAL's content into the database file.

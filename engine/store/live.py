@@ -23,12 +23,12 @@ from pathlib import Path
 
 _lock = threading.Lock()
 _serial = itertools.count(1)
-_open: dict[int, tuple[Path, Path | None]] = {}  # token -> (database file, data home or None), resolved
+_open: dict[int, tuple[Path | None, Path | None]] = {}  # token -> (database file, data home), resolved
 
 
-def register(db_path: str | Path, home: str | Path | None = None) -> int:
-    """Protect a store's database (and its data home) while it is open; returns the token for `unregister`."""
-    db = Path(os.path.realpath(db_path))
+def register(db_path: str | Path | None, home: str | Path | None = None) -> int:
+    """Protect a store's database file (None on a server) and its data home while open; returns the token."""
+    db = Path(os.path.realpath(db_path)) if db_path is not None else None
     folder = Path(os.path.realpath(home)) if home is not None else None
     with _lock:
         token = next(_serial)
@@ -71,6 +71,8 @@ def refusal(path: str | Path) -> str | None:
     for db, folder in entries:
         if folder is not None and (resolved == folder or folder in resolved.parents):
             return f"it is inside the app's data home ({folder}), which loaders never read"
+        if db is None:
+            continue
         siblings = database_files(db)
         if resolved in siblings:
             return "it is the app's live database"

@@ -13,7 +13,7 @@ import dataclasses
 import json
 from typing import Any
 
-from engine.store import fts
+from engine.store import fts, pg_search
 from engine.store.db import Store, now
 
 ROLES = ("system", "user", "assistant", "tool")
@@ -159,6 +159,10 @@ def search_text(
             [agent_id, limit, offset],
         ).fetchall()
         return [_from_tuple(r) for r in rows], total
+    cols = ", ".join(f"m.{c}" for c in _COLUMNS.split(", "))
+    if store.dialect == "postgres":
+        found, total = pg_search.search_messages(store, agent_id, words, offset, limit, cols)
+        return [_from_tuple(r) for r in found], total
     for expression in (fts.match_all(words), fts.match_any(words)):
         base = (
             "FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
@@ -167,7 +171,6 @@ def search_text(
         total = db.execute(f"SELECT count(*) {base}", [expression, agent_id]).fetchone()[0]
         if total or len(words) == 1:
             break
-    cols = ", ".join(f"m.{c}" for c in _COLUMNS.split(", "))
     rows = db.execute(
         f"SELECT {cols} {base} ORDER BY messages_fts.rank, m.id LIMIT ? OFFSET ?",
         [expression, agent_id, limit, offset],

@@ -11,6 +11,10 @@ Search strategy, measured in benchmarks/archival_search.py: up to EXACT_LIMIT
 vectors, KNN is exact over the floats; above it, a bit-vector KNN picks
 OVERSAMPLE times more candidates than needed and they are rescored exactly from
 the float blobs, which scans 32x less memory.
+
+On PostgreSQL (engine/store/pg_search.py) the per-dimension table is a pgvector
+table with an HNSW index, and full-text search uses `tsvector`; this module
+hands those parts over when `store.dialect` says so.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EmbeddingMismatch, NotFound
-from engine.store import fts
+from engine.store import fts, pg_search
 from engine.store.db import Store, now
 
 EXACT_LIMIT = 2_000
@@ -64,21 +68,26 @@ def vec_table(dim: int) -> str:
     return f"passages_vec_{int(dim)}"
 
 
-def _has_vec_table(db, dim: int) -> bool:
-    return db.execute(
+def _has_vec_table(store: Store, dim: int) -> bool:
+    if store.dialect == "postgres":
+        return pg_search.has_table(store.db, vec_table(dim))
+    return store.db.execute(
         "SELECT 1 FROM sqlite_master WHERE name = ?", [vec_table(dim)]
     ).fetchone() is not None
 
 
 def ensure_vec_table(store: Store, dim: int) -> None:
-    """Create the vec0 table for `dim` (and the trigger that keeps it in step) once."""
-    db = store.db
-    if _has_vec_table(db, dim):
+    """Create the vector table for `dim` (and what keeps it in step with `passages`) once."""
+    if _has_vec_table(store, dim):
         return
+    if store.dialect == "postgres":
+        pg_search.create_vec_table(store, vec_table(dim), dim)
+        return
+    db = store.db
     table = vec_table(dim)
     bits = f", bits bit[{dim}]" if dim % 8 == 0 else ""
     with store.atomic():
-        if _has_vec_table(db, dim):
+        if _has_vec_table(store, dim):
             return
         db.execute(
             f"CREATE VIRTUAL TABLE {table} USING vec0("
@@ -124,37 +133,51 @@ def insert_many(
     if not items:
         return []
     ensure_vec_table(store, embedding_dim)
-    table = vec_table(embedding_dim)
     owner = owner_key(agent_id=agent_id, source_id=source_id)
     packed = [(text, _pack(vector, embedding_dim), json.dumps(meta or {})) for text, vector, meta in items]
     stamp = now()
-    has_bits = embedding_dim % 8 == 0
     ids: list[int] = []
     stored: list[tuple[int, bytes]] = []
     with store.atomic() as db:
-        insert = db.conn.cursor()
         for text, blob, meta in packed:
             # DO NOTHING only for uniqueness conflicts: a CHECK or NOT NULL failure still raises.
-            insert.execute(
+            cursor = db.execute(
                 "INSERT INTO passages (agent_id, source_id, text, metadata, content_hash, "
                 "embedding_model, embedding_dim, embedding, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
                 (agent_id, source_id, text, meta, content_hash(text), embedding_model, embedding_dim, blob, stamp),
             )
-            if insert.rowcount == 1 and insert.lastrowid is not None:
-                ids.append(insert.lastrowid)
-                stored.append((insert.lastrowid, blob))
-        if has_bits:
-            db.conn.executemany(
-                f"INSERT INTO {table} (rowid, owner, embedding, bits) VALUES (?, ?, ?, vec_quantize_binary(?))",
-                [(pid, owner, blob, blob) for pid, blob in stored],
-            )
-        else:
-            db.conn.executemany(
-                f"INSERT INTO {table} (rowid, owner, embedding) VALUES (?, ?, ?)",
-                [(pid, owner, blob) for pid, blob in stored],
-            )
+            if cursor.rowcount == 1 and cursor.lastrowid is not None:
+                ids.append(cursor.lastrowid)
+                stored.append((cursor.lastrowid, blob))
+        put_vectors(store, db, embedding_dim, owner, stored)
     return ids
+
+
+def put_vectors(store: Store, db, dim: int, owner: str, rows: list[tuple[int, bytes]]) -> None:
+    """Add (passage id, float32 blob) rows to the vector table of `dim` (inside the caller's transaction)."""
+    if not rows:
+        return
+    table = vec_table(dim)
+    if store.dialect == "postgres":
+        pg_search.put_vectors(db, table, owner, rows)
+    elif dim % 8 == 0:
+        db.conn.executemany(
+            f"INSERT INTO {table} (rowid, owner, embedding, bits) VALUES (?, ?, ?, vec_quantize_binary(?))",
+            [(pid, owner, blob, blob) for pid, blob in rows],
+        )
+    else:
+        db.conn.executemany(
+            f"INSERT INTO {table} (rowid, owner, embedding) VALUES (?, ?, ?)",
+            [(pid, owner, blob) for pid, blob in rows],
+        )
+
+
+def drop_vector(store: Store, db, dim: int, passage_id: int) -> None:
+    """Remove a passage's vector from the table of `dim` (re-embedding moves it to another)."""
+    key = "id" if store.dialect == "postgres" else "rowid"
+    if _has_vec_table(store, dim):
+        db.execute(f"DELETE FROM {vec_table(dim)} WHERE {key} = ?", [passage_id])
 
 
 def _check_owner_embedding(store, model, dim, *, agent_id=None, source_id=None) -> None:
@@ -258,11 +281,14 @@ def vector_search(
     rescoring when the search is approximate (more: better recall, slower).
     """
     db = store.db
-    if k <= 0 or not _has_vec_table(db, dim):
+    if k <= 0 or not _has_vec_table(store, dim):
         return []
     k = min(k, MAX_K)
     query = _pack(query_vector, dim)
     table = vec_table(dim)
+    if store.dialect == "postgres":
+        exact = _count_in_owners(db, owners) <= EXACT_LIMIT
+        return pg_search.vector_search(store, table, owners, query, k, oversample, exact=exact)
     approximate = dim % 8 == 0 and _count_in_owners(db, owners) > EXACT_LIMIT
     found: list[tuple[int, float]] = []
     for owner in owners:
@@ -302,6 +328,8 @@ def keyword_search(store: Store, agent_id: int, query: str, limit: int) -> list[
     words = fts.terms(query)
     if not words or limit <= 0:
         return []
+    if store.dialect == "postgres":
+        return pg_search.keyword_passages(store, agent_id, words, limit, _VISIBLE)
     for expression in (fts.match_all(words), fts.match_any(words)):
         rows = store.db.execute(
             "SELECT p.id FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "

@@ -29,7 +29,7 @@ def create(store: Store, name: str, embedding_model: str, embedding_dim: int, de
     # One write transaction for the check and the insert: two loads creating the
     # same source at once then meet as InvalidName, never as a raw IntegrityError.
     with store.atomic() as db:
-        if db.execute("SELECT 1 FROM sources WHERE name = ?", [name]).fetchone():
+        if db.execute("SELECT 1 FROM sources WHERE lower(name) = lower(?)", [name]).fetchone():
             raise InvalidName(f"A data source named {name!r} already exists.")
         cursor = db.execute(
             "INSERT INTO sources (name, description, embedding_model, embedding_dim, created_at) "
@@ -48,14 +48,15 @@ def get(store: Store, source_id: int) -> Source:
 
 
 def get_by_name(store: Store, name: str) -> Source:
-    row = store.db.execute(f"SELECT {_COLUMNS} FROM sources WHERE name = ?", [name]).fetchone()
+    # lower() folds ASCII only, as SQLite's NOCASE column does; PostgreSQL's unique index is on lower(name).
+    row = store.db.execute(f"SELECT {_COLUMNS} FROM sources WHERE lower(name) = lower(?)", [name]).fetchone()
     if row is None:
         raise NotFound(f"No data source named {name!r}.")
     return Source(*row)
 
 
 def list_all(store: Store) -> list[Source]:
-    return [Source(*r) for r in store.db.execute(f"SELECT {_COLUMNS} FROM sources ORDER BY name").fetchall()]
+    return [Source(*r) for r in store.db.execute(f"SELECT {_COLUMNS} FROM sources ORDER BY lower(name), id").fetchall()]
 
 
 def delete(store: Store, source_id: int) -> None:
@@ -77,7 +78,7 @@ def attach(store: Store, agent_id: int, source_id: int) -> None:
             f"but the agent uses {model} ({dim}-d); re-load the source with the agent's embedder."
         )
     store.db.execute(
-        "INSERT OR IGNORE INTO agent_sources (agent_id, source_id, attached_at) VALUES (?, ?, ?)",
+        "INSERT INTO agent_sources (agent_id, source_id, attached_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         [agent_id, source_id, now()],
     )
 
@@ -89,7 +90,7 @@ def detach(store: Store, agent_id: int, source_id: int) -> None:
 def attached(store: Store, agent_id: int) -> list[Source]:
     rows = store.db.execute(
         f"SELECT {', '.join('s.' + c for c in _COLUMNS.split(', '))} FROM sources s "
-        "JOIN agent_sources a ON a.source_id = s.id WHERE a.agent_id = ? ORDER BY s.name",
+        "JOIN agent_sources a ON a.source_id = s.id WHERE a.agent_id = ? ORDER BY lower(s.name), s.id",
         [agent_id],
     ).fetchall()
     return [Source(*r) for r in rows]

@@ -1,0 +1,118 @@
+"""What every store offers, whichever database holds it.
+
+Two stores implement this: `SqliteStore` (engine/store/db.py, one file, the
+embedded default) and `PgStore` (engine/store/pg.py, PostgreSQL + pgvector, for
+teams and replicas). The store modules (agents, blocks, messages, passages,
+sources) are plain functions over a `Store`; they write SQL once, with `?` and
+`:name` placeholders, and branch on `store.dialect` only where the databases
+differ (full-text and vector search, catalogue lookups).
+
+The connection a store hands out (`store.db`) answers `execute(sql, params)`
+with a cursor (`fetchone`, `fetchall`, iteration, `rowcount`, `lastrowid`),
+`conn.executemany(sql, rows)` and `conn.in_transaction`; `atomic()` is a write
+transaction on it, a savepoint when nested.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from engine.errors import AgentBusy
+
+AGENT_WAIT = 30.0  # seconds an edit from a face waits for the agent's running turn
+
+
+class AgentLock(Protocol):
+    """`threading.Lock`'s shape: what an agent's step and a face's edit hold."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool: ...
+    def release(self) -> None: ...
+    def locked(self) -> bool: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any, /) -> Any: ...
+
+
+class Store:
+    """The interface; see the module docstring. Subclasses set `dialect`."""
+
+    dialect = "none"
+    path: Path | None = None  # the database file, for a file-backed store
+    home: Path | None = None
+
+    def __init__(self) -> None:
+        self._locks_guard = threading.Lock()
+        self._agent_locks: dict[int, AgentLock] = {}
+
+    @property
+    def db(self) -> Any:  # this thread's connection
+        raise NotImplementedError
+
+    @property
+    def broken(self) -> str | None:
+        """Why the store refuses writes, or None."""
+        return None
+
+    def check(self) -> None:
+        """Raise StoreBroken when the store can no longer be trusted with writes."""
+
+    def atomic(self) -> contextlib.AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where the data lives, for people (never a password)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _new_agent_lock(self, agent_id: int) -> AgentLock:
+        return threading.Lock()
+
+    def agent_lock(self, agent_id: int) -> AgentLock:
+        """The lock that serializes steps and edits of one agent.
+
+        Lock-shaped, not an RLock: a step is a generator, and servers resume a
+        generator on whichever worker thread is free, so the thread that releases
+        the lock is often not the one that took it. Never take it twice. On
+        PostgreSQL it is also held in the database, so another process serving
+        the same agents waits too.
+        """
+        with self._locks_guard:
+            lock = self._agent_locks.get(agent_id)
+            if lock is None:
+                lock = self._agent_locks[agent_id] = self._new_agent_lock(agent_id)
+            return lock
+
+    @contextlib.contextmanager
+    def hold_agent(self, agent_id: int, timeout: float = AGENT_WAIT) -> Iterator[None]:
+        """Hold the agent's lock for one change made from outside a step (a face's edit, an attach).
+
+        Such a change then never lands in the middle of a step that read the old
+        state. Waits up to `timeout` for a running step, then raises AgentBusy.
+        Not for code that runs inside a step (tools): the step already holds it.
+        """
+        lock = self.agent_lock(agent_id)
+        if not lock.acquire(timeout=timeout):
+            raise AgentBusy(f"The agent is busy with a turn; try again when it has answered (waited {timeout:g} s).")
+        try:
+            yield
+        finally:
+            lock.release()
+
+
+def integrity_errors() -> tuple[type[BaseException], ...]:
+    """The exception classes either database raises for a broken constraint."""
+    from sqlite_utils.utils import sqlite3
+
+    found: list[type[BaseException]] = [sqlite3.IntegrityError]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    else:
+        found.append(psycopg.IntegrityError)
+    return tuple(found)
