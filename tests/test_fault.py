@@ -10,7 +10,6 @@ exactly once after it is run again, and the next turn succeeds.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import sqlite3
 import subprocess
@@ -20,10 +19,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from tests.support.servers import free_port
+from tests.support.servers import AppProcess as Server
+from tests.support.servers import app_env as _env
 
 ROOT = Path(__file__).resolve().parent.parent
 TURNS = 6
@@ -44,47 +43,6 @@ def fault_home(tmp_path, fake_openai):
                       "endpoint": fake_openai.base_url},
     }))
     return home
-
-
-def _env() -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("OPENAI_API_KEY", None)
-    return env
-
-
-class Server:
-    def __init__(self, home: Path, web: bool = False):
-        """`python app.py ws`, or with `web` the whole web app (its /ws mounted on it)."""
-        self.port = free_port()
-        face = [] if web else ["ws"]
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), *face, "--home", str(home), "--host", "127.0.0.1",
-             "--port", str(self.port)], env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 90
-        while True:  # ready when a WebSocket handshake succeeds (the web app mounts /ws just after it listens)
-            assert self.proc.poll() is None, self.proc.stdout.read()
-            try:
-                with connect(self.url, open_timeout=2):
-                    break
-            except (OSError, InvalidStatus, TimeoutError):
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.2)
-
-    @property
-    def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def _turn(ws, text: str) -> list[dict]:

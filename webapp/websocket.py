@@ -37,7 +37,7 @@ import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 # Module level on purpose: FastAPI resolves the endpoint's annotations by name.
 from fastapi import HTTPException
@@ -49,6 +49,9 @@ from engine.errors import MemGPTError
 from engine.events import AssistantMessage, Error, Event, SystemAlert, Thought, ToolCall, ToolResult
 from engine.runtime import Runtime
 from webapp.login import LoginGuard
+
+if TYPE_CHECKING:
+    from webapp.relay import FrameRelay
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +93,40 @@ def event_frame(event: Event) -> dict[str, Any] | None:
 
 
 class WebSocketInterface:
-    """Which clients listen to which agent (by agent id), and sending each of them every frame."""
+    """Which clients listen to which agent (by agent id), and sending each of them every frame.
+
+    On PostgreSQL the frames also go to the clients of the other processes
+    serving the database, and theirs come here (webapp/relay.py).
+    """
 
     def __init__(self) -> None:
         self._clients: dict[int, set[Client]] = {}
+        self.relay: FrameRelay | None = None
+        self._relayed: asyncio.Queue | None = None
+
+    def start_relay(self, url: str) -> None:
+        """Join the other servers on this database (once, from inside the running event loop)."""
+        if self.relay is not None:
+            return
+        from webapp.relay import FrameRelay
+
+        loop = asyncio.get_running_loop()
+        relayed: asyncio.Queue = asyncio.Queue()
+        self._relayed = relayed
+
+        def deliver(agent_id: int, data: str) -> None:
+            try:
+                loop.call_soon_threadsafe(relayed.put_nowait, (agent_id, data))
+            except RuntimeError:  # the loop has closed: the server is stopping
+                pass
+
+        self._relay_task = loop.create_task(self._deliver_relayed(relayed))
+        self.relay = FrameRelay(url, deliver)
+
+    async def _deliver_relayed(self, relayed: asyncio.Queue) -> None:
+        while True:  # one at a time, so another server's frames keep their order
+            agent_id, data = await relayed.get()
+            await self.send_local(agent_id, data)
 
     def register(self, agent_id: int, client: Client) -> None:
         self.unregister(client)
@@ -110,6 +143,11 @@ class WebSocketInterface:
 
     async def broadcast(self, agent_id: int, frame: dict[str, Any]) -> None:
         data = json.dumps(frame, ensure_ascii=False)
+        if self.relay is not None:
+            self.relay.publish(agent_id, data)
+        await self.send_local(agent_id, data)
+
+    async def send_local(self, agent_id: int, data: str) -> None:
         # Concurrently, so one slow reader delays the others by at most SEND_TIMEOUT, once.
         await asyncio.gather(*(self._send(client, data) for client in self.clients(agent_id)))
 
@@ -187,18 +225,27 @@ async def run_step(interface: WebSocketInterface, agent_id: int, events: Callabl
         finally:
             post(done)
 
-    await interface.broadcast(agent_id, {"type": "agent_response_start"})
     try:
         # A thread of its own rather than a shared pool: a pool's threads can all end up
         # waiting on one busy agent's lock, and then nobody else gets a reply.
         threading.Thread(target=work, name=f"ws-agent-{agent_id}").start()
     except RuntimeError as e:
+        await interface.broadcast(agent_id, {"type": "agent_response_start"})
         await interface.broadcast(agent_id, {"type": "agent_response_error", "message": f"Could not start the step: {e}"})
     else:
+        # "start" goes out with the step's first event, which comes once the step holds the
+        # agent: a step still waiting behind another process's step must not open its
+        # brackets around the other one's frames.
+        started = False
         while (event := await queue.get()) is not done:
+            if not started:
+                started = True
+                await interface.broadcast(agent_id, {"type": "agent_response_start"})
             frame = event_frame(event)
             if frame is not None:
                 await interface.broadcast(agent_id, frame)
+        if not started:
+            await interface.broadcast(agent_id, {"type": "agent_response_start"})
     await interface.broadcast(agent_id, {"type": "agent_response_end"})
 
 
@@ -392,6 +439,11 @@ def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | Non
                 return await _deny(websocket, 401, "Login required: send Basic auth or the web login's cookie.",
                                    {"WWW-Authenticate": 'Basic realm="memgpt"'})
         await websocket.accept()
+        store = api.runtime.store
+        if store.dialect == "postgres" and store.url:
+            interface.start_relay(store.url)
+            if interface.relay is not None:  # the client's first frame then already reaches the others' clients
+                await asyncio.to_thread(interface.relay.listening.wait, 5)
         session = Session(api, interface, lanes, websocket)
         worker = asyncio.create_task(session.work())
         try:

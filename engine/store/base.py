@@ -41,6 +41,7 @@ class Store:
 
     dialect = "none"
     path: Path | None = None  # the database file, for a file-backed store
+    url: str | None = None  # the server URL, for a store on a database server
     home: Path | None = None
 
     def __init__(self) -> None:

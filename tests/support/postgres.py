@@ -38,9 +38,11 @@ def _admin_url() -> str:
 
 
 def url_for(database: str) -> str:
-    from psycopg.conninfo import make_conninfo
+    """The server's URL with another database name in its path (postgresql://...?host=/socket too)."""
+    from urllib.parse import urlsplit, urlunsplit
 
-    return make_conninfo(_admin_url(), dbname=database)
+    parts = urlsplit(_admin_url())
+    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def _admin():

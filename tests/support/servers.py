@@ -1,12 +1,22 @@
-"""Starting servers on loopback for tests: a free port, and an ASGI app served on a thread."""
+"""Starting servers on loopback for tests: a free port, an ASGI app on a thread, `python app.py` as a process."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def free_port() -> int:
@@ -32,3 +42,45 @@ def serve_app(app, **config) -> Iterator[int]:
     finally:
         server.should_exit = True
         thread.join(timeout=5)
+
+
+def app_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("OPENAI_API_KEY", None)
+    env.update(extra)
+    return env
+
+
+class AppProcess:
+    def __init__(self, home: Path, web: bool = False, env: dict[str, str] | None = None):
+        """`python app.py ws`, or with `web` the whole web app (its /ws mounted on it)."""
+        self.port = free_port()
+        face = [] if web else ["ws"]
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "app.py"), *face, "--home", str(home), "--host", "127.0.0.1",
+             "--port", str(self.port)], env=env or app_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 90
+        while True:  # ready when a WebSocket handshake succeeds (the web app mounts /ws just after it listens)
+            assert self.proc.poll() is None, self.proc.stdout.read()
+            try:
+                with connect(self.url, open_timeout=2):
+                    break
+            except (OSError, InvalidStatus, TimeoutError):
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
