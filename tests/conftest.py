@@ -50,7 +50,7 @@ def pytest_configure(config):
 def pytest_generate_tests(metafunc):
     definition = metafunc.definition
     if (
-        "store" in metafunc.fixturenames
+        ("store" in metafunc.fixturenames or "database_url" in metafunc.fixturenames)
         and definition.get_closest_marker("both_stores")
         and not definition.get_closest_marker("sqlite_only")
     ):

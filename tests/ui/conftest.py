@@ -27,8 +27,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(tmp_path, monkeypatch, fake_openai):
-    """The app over a fresh data home whose defaults point at the fake OpenAI server."""
+def served(tmp_path, monkeypatch, fake_openai, database_url):
+    """The app over a fresh data home whose defaults point at the fake OpenAI server.
+
+    In tests marked both_stores it runs once more on PostgreSQL (`database_url`
+    puts MEMGPT_DATABASE_URL in the environment the runtime opens from).
+    """
     pytest.importorskip("playwright")
     if not os.path.exists(CHROMIUM):
         pytest.fail("Chromium is not installed (apt-get install chromium); the UI tests need it.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from tests.ui.conftest import SCREENSHOTS
@@ -24,6 +25,7 @@ def open_tab(page: Page, name: str) -> None:
     page.get_by_role("tab", name=name).click()
 
 
+@pytest.mark.both_stores
 def test_create_chat_memory_context(page: Page, served):
     fake = served["fake"]
     create_agent(page, "Ada")
@@ -71,6 +73,7 @@ def test_create_chat_memory_context(page: Page, served):
     page.screenshot(path=str(SCREENSHOTS / "context.png"), full_page=True)
 
 
+@pytest.mark.both_stores
 def test_archival_insert_and_search(page: Page, served):
     create_agent(page, "Bea")
     open_tab(page, "Archival")
