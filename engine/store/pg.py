@@ -374,6 +374,9 @@ class PgStore(Store):
     def close(self) -> None:
         with self._lock:
             connections = list(self._live.values()) + self._idle_lock_connections
+            # A lock still held (a step cut off by shutdown) ends with its session, as when a process dies.
+            connections += [lock._held for lock in self._agent_locks.values()
+                            if isinstance(lock, PgAgentLock) and lock._held is not None]
             self._live.clear()
             self._idle_lock_connections = []
             self._closed = True
