@@ -13,6 +13,8 @@ import sys
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    from cli.main import DATABASE_URL_HELP
+
     parser = argparse.ArgumentParser(
         description="MemGPT: an agent with self-editing memory. With no command: serve the web app.",
         epilog=f"commands: {', '.join(SUBCOMMANDS)} (see COMMAND --help)")
@@ -21,6 +23,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--host", default=os.environ.get("MEMGPT_HOST", "0.0.0.0" if on_space else "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("MEMGPT_PORT", "7860")))
     parser.add_argument("--home", default=None, help="data home (default: $MEMGPT_HOME or ~/.memgpt)")
+    parser.add_argument("--database-url", metavar="URL", default=None, help=DATABASE_URL_HELP + "; before a "
+                        "command it applies to the command too")
     parser.add_argument("--share", action="store_true", help="create a public Gradio link (needs internet)")
     parser.add_argument("--auth", default=None, help="require a login, as user:password (or set MEMGPT_AUTH)")
     parser.add_argument("--import-root", action="append", default=None, metavar="DIR",
@@ -33,16 +37,28 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 SUBCOMMANDS = ("run", "chat", "load", "configure", "list", "add", "attach", "export", "import", "version", "ws", "ws-client",
-               "backup")
+               "backup", "migrate")
+
+
+def _global_database_url(argv: list[str]) -> list[str]:
+    """`--database-url URL` before a command: it becomes MEMGPT_DATABASE_URL, which every face's settings read."""
+    while argv and ((argv[0] == "--database-url" and len(argv) > 1) or argv[0].startswith("--database-url=")):
+        if "=" in argv[0]:
+            os.environ["MEMGPT_DATABASE_URL"], argv = argv[0].split("=", 1)[1], argv[1:]
+        else:
+            os.environ["MEMGPT_DATABASE_URL"], argv = argv[1], argv[2:]
+    return argv
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = _global_database_url(sys.argv[1:] if argv is None else list(argv))
     if argv and argv[0] in SUBCOMMANDS:
         from cli.main import run
 
         return run(argv)
     args = parse_args(argv)
+    if args.database_url:
+        os.environ["MEMGPT_DATABASE_URL"] = args.database_url
     from engine.errors import MemGPTError
     from engine.runtime import open_runtime
     from webapp.app import build_demo

@@ -113,8 +113,9 @@ def _items(args, dimension: int):
 class ProgressBar:
     """A one-line bar redrawn in place on a terminal; on a pipe, a line now and then."""
 
-    def __init__(self, stream: TextIO = sys.stderr, every: float = 2.0):
+    def __init__(self, stream: TextIO = sys.stderr, every: float = 2.0, unit: str = "chunks"):
         self.stream = stream
+        self.unit = unit
         self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.every = every
         self._last = 0.0
@@ -126,7 +127,7 @@ class ProgressBar:
             line = f"reading… {done} document(s)"
         else:
             filled = BAR_WIDTH * done // total if total else BAR_WIDTH
-            line = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{total} chunks"
+            line = f"[{'#' * filled}{'-' * (BAR_WIDTH - filled)}] {done}/{total} {self.unit}"
         finished = total is not None and done >= total
         if self.tty:
             self.stream.write(f"\r\x1b[K{line}")

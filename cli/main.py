@@ -19,12 +19,16 @@ from engine.config import ENDPOINT_TYPES
 from engine.errors import MemGPTError
 
 LIST_KINDS = ("agents", "humans", "personas", "presets", "sources")
+DATABASE_URL_HELP = ("run on this PostgreSQL database (postgresql://user:password@host:5432/name) instead of the "
+                     "data home's SQLite file, as MEMGPT_DATABASE_URL does (prefer the variable for a URL with a "
+                     "password: arguments show in the process list)")
 
 
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", default=None, help="data home (default: $MEMGPT_HOME or ~/.memgpt)")
     common.add_argument("--debug", action="store_true", help="show every event, token counts and tracebacks")
+    common.add_argument("--database-url", metavar="URL", default=None, help=DATABASE_URL_HELP)
 
     parser = argparse.ArgumentParser(prog="app.py", description="MemGPT in the terminal.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -77,6 +81,11 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("file", help="where to write the copy")
     backup.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
 
+    migrate = sub.add_parser("migrate", parents=[common],
+                             help="copy everything into another, empty database (PostgreSQL or a new SQLite file)")
+    migrate.add_argument("--to", required=True, metavar="TARGET",
+                         help="a postgresql:// URL (an existing, empty database) or the path of a new SQLite file")
+
     ws = sub.add_parser("ws", parents=[common], help="serve the WebSocket API alone")
     ws.add_argument("--host", default=os.environ.get("MEMGPT_HOST", "127.0.0.1"))
     # 8282: MemGPT's WebSocket port, where its clients look. The web app's /ws stays on the web port.
@@ -98,6 +107,8 @@ def _handler(command: str):
         return cmd_ws
     if command == "backup":
         return cmd_backup
+    if command == "migrate":
+        return cmd_migrate
     return {"configure": manage.cmd_configure, "list": manage.cmd_list, "add": manage.cmd_add,
             "attach": manage.cmd_attach, "export": manage.cmd_export, "import": manage.cmd_import,
             "version": manage.cmd_version}[command]
@@ -113,6 +124,8 @@ def run(argv: list[str]) -> int:
         args = _parser().parse_args(argv)
     except SystemExit as e:  # argparse has printed usage and the problem already
         return e.code if isinstance(e.code, int) else 2
+    if getattr(args, "database_url", None):  # read by load_settings when the command opens the runtime
+        os.environ["MEMGPT_DATABASE_URL"] = args.database_url
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     debug = getattr(args, "debug", False)
     if debug:  # the engine's own story; the HTTP libraries' debug output would drown it
@@ -235,7 +248,7 @@ def cmd_backup(args) -> int:
     target = Path(args.file).expanduser()
     try:
         with MemGPT(args.home) as api:
-            source = api.settings.db_path
+            source = api.runtime.store.describe()  # the file, or the server without its password
             counts = api.backup(target, force=args.force)
     except FileExistsError as e:
         raise CommandError(str(e)) from None
@@ -243,4 +256,41 @@ def cmd_backup(args) -> int:
         raise CommandError(f"cannot write {target}: {e.strerror or e}") from None
     print(f"Backed up {source} to {target} ({target.stat().st_size:,} bytes; integrity check ok).")
     print("  " + ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in counts.items()))
+    return 0
+
+
+def cmd_migrate(args) -> int:
+    """`migrate --to TARGET`: copy the configured store into an empty database, then say how to switch to it."""
+    from pathlib import Path
+
+    from cli.load import ProgressBar
+    from engine.api import MemGPT
+    from engine.store.pg import safe_url
+
+    to_server = args.to.startswith(("postgresql://", "postgres://"))  # shown without its password, always
+    shown = safe_url(args.to) if to_server else args.to if "://" in args.to else str(Path(args.to).expanduser())
+    bar = ProgressBar(unit="rows")
+    try:
+        with MemGPT(args.home) as api:
+            source = api.runtime.store.describe()
+            print(f"Copying {source} to {shown}.")
+            counts = api.migrate(args.to, on_progress=bar)
+            config = api.settings.home / "config.yaml"
+            home_db = api.settings.db_path
+    except FileExistsError as e:
+        raise CommandError(str(e)) from None
+    except OSError as e:
+        raise CommandError(f"cannot write {shown}: {e.strerror or e}") from None
+    finally:
+        bar.close()
+    print(f"Copied to {shown}: " + ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in counts.items()) + ".")
+    if to_server:
+        print(f"To run the app on it, set MEMGPT_DATABASE_URL to that URL (or pass --database-url URL), "
+              f"or add `database: URL` to {config}.")
+    elif Path(os.path.realpath(shown)) == Path(os.path.realpath(home_db)):
+        print(f"To run the app on it, unset MEMGPT_DATABASE_URL and remove `database:` from {config}.")
+    else:
+        print("To run the app on it, make it a data home's memgpt.db (move it to DIR/memgpt.db, start with "
+              "--home DIR) with MEMGPT_DATABASE_URL unset and no `database:` in its config.yaml.")
+    print("The copy holds what the database held when it began: stop the app before switching.")
     return 0

@@ -20,6 +20,7 @@ the store: faces -> api -> engine internals -> store.
 from __future__ import annotations
 
 import dataclasses
+import os
 import shlex
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -394,10 +395,57 @@ class MemGPT:
         return import_agent(self.runtime.store, path)
 
     def backup(self, target: str | Path, *, force: bool = False) -> dict[str, int]:
-        """A consistent copy of the live database in one file; row counts of the copy."""
+        """A consistent copy of the live database in one SQLite file; row counts of the copy.
+
+        On PostgreSQL too: the copy is one snapshot of the server's data in a new
+        SQLite file, which the app can run on as it is or `migrate` back to a server.
+        """
+        if self.runtime.store.dialect == "postgres":
+            from engine.store.copy import copy_to_new_sqlite
+            from engine.store.db import COUNTED_TABLES
+
+            counts = copy_to_new_sqlite(self.runtime.store, Path(target), replace=force)
+            return {table: counts[table] for table in COUNTED_TABLES}  # the keys an SQLite backup reports
         from engine.store.db import backup
 
         return backup(self.settings.db_path, target, force=force)
+
+    def migrate(self, target: str | Path, *, on_progress: Progress | None = None) -> dict[str, int]:
+        """Copy the whole store into another, empty database; rows copied per table.
+
+        `target` is a postgresql:// URL (the database exists; its tables are made
+        here) or the path of a new SQLite file. The running store is read in one
+        snapshot and left as it is: the app moves only when its settings name the
+        new database, and what it writes after the copy began is not in the copy.
+        """
+        from engine.store import live
+        from engine.store.copy import CopyError, copy_store, copy_to_new_sqlite
+
+        store = self.runtime.store
+        progress = None
+        if on_progress is not None:
+            def progress(done: int, total: int) -> None:
+                on_progress(done, total, f"copied {done:,} of {total:,} rows")
+
+        text = str(target)
+        if text.startswith(("postgresql://", "postgres://")):
+            from engine.store.pg import PgStore, safe_url
+
+            if store.dialect == "postgres" and safe_url(text) == store.describe():
+                raise CopyError(f"{safe_url(text)} is the database this app runs on; name another one.")
+            copy = PgStore(text)
+            try:
+                return copy_store(store, copy, progress)
+            finally:
+                copy.close()
+        if "://" in text:
+            raise CopyError("Migrate to a postgresql:// URL or to the path of a new SQLite file.")
+        path = Path(target).expanduser()
+        if store.path is not None and Path(os.path.realpath(path)) in live.database_files(store.path):
+            raise CopyError("The target cannot be the database this app runs on (or one of its -wal/-shm files).")
+        if path.exists() and (not path.is_file() or path.stat().st_size > 0):
+            raise CopyError(f"{path} already exists and is not empty; migrate into a new file.")
+        return copy_to_new_sqlite(store, path, replace=path.exists(), on_progress=progress)
 
 
 def is_error(event: Event) -> bool:

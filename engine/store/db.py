@@ -457,10 +457,8 @@ def backup(db_path: str | Path, target: str | Path, *, force: bool = False) -> d
     """Copy the live database into one self-contained file; return row counts of the copy.
 
     SQLite's online backup reads a consistent snapshot while other processes
-    keep writing. The copy is written beside `target` under a temporary name,
-    switched out of WAL mode (so it needs no -wal file), checked with
-    integrity_check, synced, and only then put in place. An existing `target` is
-    refused unless `force`.
+    keep writing. The copy is written beside `target` under a temporary name and
+    sealed (`seal`) into place. An existing `target` is refused unless `force`.
     """
     db_path, target = Path(db_path), Path(target)
     if not db_path.is_file():
@@ -469,7 +467,7 @@ def backup(db_path: str | Path, target: str | Path, *, force: bool = False) -> d
         raise StoreUnavailable("The backup file cannot be the database itself or one of its -wal/-shm files.")
     if target.exists() and not force:
         raise FileExistsError(f"{target} already exists; pass --force to overwrite it.")
-    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    partial = partial_name(target)
     partial.unlink(missing_ok=True)
     try:
         source = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_MS / 1000)
@@ -477,35 +475,54 @@ def backup(db_path: str | Path, target: str | Path, *, force: bool = False) -> d
             copy = sqlite3.connect(str(partial))
             try:
                 source.backup(copy)
-                copy.execute("PRAGMA journal_mode = DELETE")
-                problems = [r[0] for r in copy.execute("PRAGMA integrity_check").fetchall()]
-                if problems != ["ok"]:
-                    raise StoreUnavailable(
-                        f"The copy of {db_path} fails integrity_check ({'; '.join(problems[:5])}); "
-                        "the database itself is damaged. No backup was written."
-                    )
-                names = {r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-                counts = {
-                    table: copy.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                    for table in COUNTED_TABLES
-                    if table in names
-                }
             finally:
                 copy.close()
         finally:
             source.close()
-        fd = os.open(partial, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if force:
-            os.replace(partial, target)
-        else:
-            os.link(partial, target)  # fails if the target appeared meanwhile, never overwrites
-            partial.unlink()
+        return seal(partial, target, force=force, origin=str(db_path))
     except sqlite3.Error as e:
         raise explain(db_path, e) from e
     finally:
         partial.unlink(missing_ok=True)
+
+
+def partial_name(target: Path) -> Path:
+    """Where a copy is built before it is put at `target`: hidden, beside it (so a rename cannot cross disks)."""
+    return target.with_name(f".{target.name}.partial-{os.getpid()}")
+
+
+def seal(partial: Path, target: Path, *, force: bool, origin: str) -> dict[str, int]:
+    """Turn the finished copy `partial` into one checked file at `target`; return its row counts.
+
+    It is switched out of WAL mode (so it needs no -wal file), checked with
+    integrity_check and synced before it is put in place: `os.link` never
+    overwrites (a target that appeared meanwhile fails), `force` replaces.
+    """
+    copy = sqlite3.connect(str(partial))
+    try:
+        copy.execute("PRAGMA journal_mode = DELETE")
+        problems = [r[0] for r in copy.execute("PRAGMA integrity_check").fetchall()]
+        if problems != ["ok"]:
+            raise StoreUnavailable(
+                f"The copy of {origin} fails integrity_check ({'; '.join(problems[:5])}); "
+                "the database itself is damaged. No backup was written."
+            )
+        names = {r[0] for r in copy.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        counts = {
+            table: copy.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in COUNTED_TABLES
+            if table in names
+        }
+    finally:
+        copy.close()
+    fd = os.open(partial, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if force:
+        os.replace(partial, target)
+    else:
+        os.link(partial, target)  # fails if the target appeared meanwhile, never overwrites
+        partial.unlink()
     return counts

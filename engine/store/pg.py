@@ -274,6 +274,7 @@ class PgStore(Store):
     """The store on a PostgreSQL server with pgvector; migrations run on open."""
 
     dialect = "postgres"
+    url: str
 
     def __init__(self, url: str, *, home: str | Path | None = None):
         super().__init__()
