@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runtime = open_runtime(args.home)
         print(f"Data home: {runtime.settings.home}")
+        print(f"Store: {runtime.store.describe()}")  # the operator's console; never the password
         exposure = Exposure.build(exposed=is_exposed(args.host, args.share), roots=args.import_root,
                                   home=runtime.settings.home)
         if exposure.import_roots and exposure.exposed:

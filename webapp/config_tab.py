@@ -56,6 +56,9 @@ def build(api: MemGPT) -> ConfigTab:
     s = api.settings
     library = api.library
     gr.Markdown("Settings for **new** agents and for connection tests; saved in the data home's config.yaml.")
+    # The kind only: the page may be public, and a server's host and user are nobody else's business.
+    where = "a PostgreSQL server" if api.runtime.store.dialect == "postgres" else "the SQLite file in the data home"
+    gr.Markdown(f"Agents, messages and archival memory are stored in {where}.")
     with gr.Row():
         provider = gr.Dropdown(PROVIDERS, value=s.llm.endpoint_type, label="LLM provider")
         model = gr.Textbox(value=s.llm.model, label="Model")

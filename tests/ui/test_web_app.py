@@ -84,6 +84,9 @@ def test_archival_insert_and_search(page: Page, served):
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.get_by_role("gridcell", name=re.compile("Miso"))).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "archival.png"), full_page=True)
+    open_tab(page, "Config")
+    where = "a PostgreSQL server" if served["runtime"].store.dialect == "postgres" else "the SQLite file"
+    expect(page.get_by_text(f"archival memory are stored in {where}")).to_be_visible()
 
 
 def test_config_persists_and_dead_endpoint_is_readable(page: Page, served):
