@@ -126,6 +126,18 @@ def _vector_dumper(oid: int):
     return VectorDumper
 
 
+def _no_nul(value):
+    # PostgreSQL's text cannot hold U+0000 (SQLite's can); a NUL from a model's reply or a
+    # user's message would otherwise fail the whole write. It is stored as U+FFFD instead.
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+
+def _clean(parameters):
+    if isinstance(parameters, dict):
+        return {key: _no_nul(value) for key, value in parameters.items()}
+    return [_no_nul(value) for value in parameters]
+
+
 class PgCursor:
     """The few things store code reads from a cursor, with sqlite3's names."""
 
@@ -156,8 +168,23 @@ class PgDatabase:
 
     dialect = "postgres"
 
-    def __init__(self, conn):
+    def __init__(self, conn, where: str = "the database server"):
         self.raw = conn
+        self.where = where
+
+    @contextlib.contextmanager
+    def _readable(self) -> Iterator[None]:
+        """A lost server becomes StoreUnavailable (a MemGPTError faces show); the next use reconnects."""
+        psycopg = _psycopg()
+        try:
+            yield
+        except psycopg.OperationalError as e:
+            if not (self.raw.closed or self.raw.broken):
+                raise
+            raise StoreUnavailable(
+                f"Lost the connection to {self.where} ({_reason(e)}); what was not yet committed was not "
+                "stored. The app reconnects on the next request; check that the server is running."
+            ) from e
 
     @property
     def conn(self) -> PgDatabase:  # store code reaches `db.conn.executemany` / `db.conn.in_transaction`
@@ -171,14 +198,15 @@ class PgDatabase:
 
     def execute(self, sql: str, parameters: Any = None) -> PgCursor:
         sql, returned = _returning(sql)
-        # Always bound (an empty list at least): psycopg then turns the doubled %% back into %.
-        return PgCursor(self.raw.execute(to_pg(sql), parameters if parameters is not None else []), returned)
+        with self._readable():
+            # Always bound (an empty list at least): psycopg then turns the doubled %% back into %.
+            return PgCursor(self.raw.execute(to_pg(sql), _clean(parameters) if parameters is not None else []), returned)
 
     def executemany(self, sql: str, rows) -> None:
         rows = list(rows)
         if rows:
-            with self.raw.cursor() as cursor:
-                cursor.executemany(to_pg(sql), rows)
+            with self._readable(), self.raw.cursor() as cursor:
+                cursor.executemany(to_pg(sql), [_clean(row) for row in rows])
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -320,7 +348,7 @@ class PgStore(Store):
             raise StoreUnavailable(f"Cannot connect to {self.describe()}: {_reason(e)}") from e
         if self._vector_oid is not None:
             conn.adapters.register_dumper(Vector, _vector_dumper(self._vector_oid))
-        return PgDatabase(conn)
+        return PgDatabase(conn, self.describe())
 
     @property
     def db(self) -> PgDatabase:
@@ -367,7 +395,7 @@ class PgStore(Store):
         """A write transaction on this thread's connection (a savepoint when nested); see the module docstring."""
         db = self.db
         outermost = not db.in_transaction
-        with db.raw.transaction():
+        with db._readable(), db.raw.transaction():
             if outermost:
                 db.raw.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_KEY])
             yield db
