@@ -23,6 +23,8 @@ from engine.errors import ConfigError
 
 CONFIG_FILE = "config.yaml"
 DB_FILE = "memgpt.db"
+LANCEDB_DIR = "lancedb"
+ARCHIVAL_STORAGE_TYPES = ("store", "lancedb")  # where archival vectors live (engine/store/lance.py)
 
 OPENAI_CHAT_MODEL = "gpt-4o-mini"
 OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
@@ -75,10 +77,21 @@ class Settings:
     # A PostgreSQL URL (postgresql://user:pass@host/db) puts the store there instead
     # of the home's SQLite file; MEMGPT_DATABASE_URL overrides config.yaml's `database`.
     database_url: str | None = None
+    # "lancedb" keeps archival vectors in a LanceDB directory (MemGPT 0.2's
+    # archival_storage_type); passages, full text and everything else stay in the
+    # store. MEMGPT_ARCHIVAL_STORAGE overrides config.yaml's `archival_storage`.
+    archival_storage: str = "store"
+    archival_path: str | None = None  # the LanceDB directory; default <home>/lancedb, relative to the home
 
     @property
     def db_path(self) -> Path:
         return self.home / DB_FILE
+
+    @property
+    def lancedb_path(self) -> Path:
+        if not self.archival_path:
+            return self.home / LANCEDB_DIR
+        return self.home / Path(self.archival_path).expanduser()  # an absolute path stays itself
 
     @property
     def functions_dir(self) -> Path:
@@ -125,7 +138,16 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
         tools=_build(ToolSettings, data.get("tools"), "tools"),
         **{k: data[k] for k in ("default_preset", "default_persona", "default_human", "block_char_limit") if k in data},
         database_url=env.get("MEMGPT_DATABASE_URL") or data.get("database") or None,
+        archival_storage=_storage_type(env.get("MEMGPT_ARCHIVAL_STORAGE") or data.get("archival_storage") or "store"),
+        archival_path=data.get("archival_path") or None,
     )
+    if settings.archival_storage not in ARCHIVAL_STORAGE_TYPES:
+        raise ConfigError(
+            f"Unknown archival_storage {settings.archival_storage!r}; use 'store' (vectors in the database, "
+            "the default) or 'lancedb' (vectors in a LanceDB directory, see archival_path)."
+        )
+    if settings.archival_path is not None and not isinstance(settings.archival_path, str):
+        raise ConfigError("config.yaml: 'archival_path' must be a directory path.")
     if settings.database_url is not None and not _is_postgres_url(str(settings.database_url)):
         raise ConfigError(
             "The database setting must be a PostgreSQL URL (postgresql://user:password@host:5432/name); "
@@ -144,6 +166,10 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
                 f"Unknown endpoint type {cfg.endpoint_type!r}; use one of {', '.join(ENDPOINT_TYPES)}."
             )
     return settings
+
+
+def _storage_type(value: Any) -> Any:
+    return value.strip().lower() if isinstance(value, str) else value  # "LanceDB" is lancedb; 0.2 wrote it lower
 
 
 def _is_postgres_url(url: str) -> bool:
@@ -171,6 +197,18 @@ def save_settings(settings: Settings) -> Path:
             database = None
     if database:
         data["database"] = database
+    # Written only when not the default, and never from the environment: dropping
+    # them would quietly send a LanceDB home's searches to empty vector tables.
+    storage = settings.archival_storage
+    if os.environ.get("MEMGPT_ARCHIVAL_STORAGE"):
+        try:
+            storage = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("archival_storage") or "store"
+        except (OSError, yaml.YAMLError, AttributeError):
+            storage = "store"
+    if storage != "store":
+        data["archival_storage"] = storage
+    if settings.archival_path:
+        data["archival_path"] = settings.archival_path
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     tmp.replace(path)

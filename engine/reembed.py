@@ -65,9 +65,13 @@ def _reembed(store: Store, agent_id: int, embedder: Embedder, config: EmbeddingC
     dim = embedder.dimension
     passages_store.ensure_vec_table(store, dim)
     owner = passages_store.owner_key(agent_id=agent_id)
+    old: dict[int, list[int]] = {}
+    for pid, _, old_dim in rows:
+        old.setdefault(old_dim, []).append(pid)
     with store.atomic() as db:
-        for (pid, _, old_dim), blob in zip(rows, vectors):
-            passages_store.drop_vector(store, db, old_dim, pid)
+        for old_dim, pids in old.items():  # one drop per dimension: a LanceDB write is a table version
+            passages_store.drop_vectors(store, db, old_dim, pids)
+        for (pid, _, _), blob in zip(rows, vectors):
             db.execute(
                 "UPDATE passages SET embedding = ?, embedding_model = ?, embedding_dim = ? WHERE id = ?",
                 [blob, embedder.name, dim, pid],

@@ -1,7 +1,8 @@
 """Agent rows: identity, preset, model and embedding settings.
 
 Everything else an agent owns (blocks, edits, messages, passages, attachments)
-references `agents.id` with ON DELETE CASCADE, so deleting the row deletes it all.
+references `agents.id` with ON DELETE CASCADE, so deleting the row deletes it all
+(vectors kept in LanceDB are dropped by hand, after the row).
 
 Names are shown as typed but compared by `name_key` (NFKC, then casefold, kept
 in a UNIQUE column): `Éva`/`éva` and `K` (Kelvin sign)/`k` are one name, and a
@@ -16,6 +17,7 @@ import unicodedata
 from typing import Any
 
 from engine.errors import InvalidName, NotFound
+from engine.store import passages
 from engine.store.base import integrity_errors
 from engine.store.db import Store, now
 
@@ -159,6 +161,7 @@ def update(store: Store, agent_id: int, **fields: Any) -> None:
 def delete(store: Store, agent_id: int) -> None:
     get(store, agent_id)
     store.db.execute("DELETE FROM agents WHERE id = ?", [agent_id])
+    passages.forget_owner(store, passages.owner_key(agent_id=agent_id))  # LanceDB is outside the cascade
 
 
 def record_llm_call(store: Store, agent_id: int, model: str, prompt_tokens: int, completion_tokens: int, purpose: str = "step") -> None:

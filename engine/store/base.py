@@ -19,9 +19,12 @@ import contextlib
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.errors import AgentBusy
+
+if TYPE_CHECKING:
+    from engine.store.lance import LanceVectors
 
 AGENT_WAIT = 30.0  # seconds an edit from a face waits for the agent's running turn
 
@@ -43,6 +46,10 @@ class Store:
     path: Path | None = None  # the database file, for a file-backed store
     url: str | None = None  # the server URL, for a store on a database server
     home: Path | None = None
+    # Where archival vectors live when not in this database's own vector tables:
+    # set by open_store for `archival_storage: lancedb` (engine/store/lance.py),
+    # and engine/store/passages.py sends its vector calls there. None: in the store.
+    vectors: LanceVectors | None = None
 
     def __init__(self) -> None:
         self._locks_guard = threading.Lock()

@@ -15,6 +15,14 @@ the float blobs, which scans 32x less memory.
 On PostgreSQL (engine/store/pg_search.py) the per-dimension table is a pgvector
 table with an HNSW index, and full-text search uses `tsvector`; this module
 hands those parts over when `store.dialect` says so.
+
+With `archival_storage: lancedb` the store has `vectors` (engine/store/lance.py):
+the vector calls here (ensure_vec_table, put_vectors, drop_vectors,
+vector_search) go to LanceDB instead of a table in the database, and
+everything else (rows, blobs, full text, counts) stays where it was. LanceDB is
+outside the store's transactions, so what it returns is checked against the
+passages (`_lance_search`), deletions drop vectors after the rows
+(`_forget`), and `sync_vectors` repairs what a crash left behind.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import math
 from typing import Any
 
@@ -36,6 +45,10 @@ OVERSAMPLE = 4
 MIN_CANDIDATES = 200  # fewer bit-vector candidates lost ~40% of the true top 5 at 100k (docs/benchmarks.md)
 MAX_K = 4096  # sqlite-vec's own ceiling on k
 RRF_K = 60  # the usual reciprocal-rank-fusion constant; damps the weight of the very top ranks
+LANCE_SLACK = 8  # extra LanceDB neighbours per search, standing in for vectors of deleted passages
+SYNC_BATCH = 1000
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +91,9 @@ def _has_vec_table(store: Store, dim: int) -> bool:
 
 def ensure_vec_table(store: Store, dim: int) -> None:
     """Create the vector table for `dim` (and what keeps it in step with `passages`) once."""
+    if store.vectors is not None:
+        store.vectors.ensure(dim)
+        return
     if _has_vec_table(store, dim):
         return
     if store.dialect == "postgres":
@@ -158,6 +174,10 @@ def put_vectors(store: Store, db, dim: int, owner: str, rows: list[tuple[int, by
     """Add (passage id, float32 blob) rows to the vector table of `dim` (inside the caller's transaction)."""
     if not rows:
         return
+    if store.vectors is not None:
+        # Written before the caller commits: if the LanceDB write fails, the passages roll back with it.
+        store.vectors.put(dim, owner, rows)
+        return
     table = vec_table(dim)
     if store.dialect == "postgres":
         pg_search.put_vectors(db, table, owner, rows)
@@ -175,9 +195,78 @@ def put_vectors(store: Store, db, dim: int, owner: str, rows: list[tuple[int, by
 
 def drop_vector(store: Store, db, dim: int, passage_id: int) -> None:
     """Remove a passage's vector from the table of `dim` (re-embedding moves it to another)."""
+    drop_vectors(store, db, dim, [passage_id])
+
+
+def drop_vectors(store: Store, db, dim: int, passage_ids: list[int]) -> None:
+    """Remove these passages' vectors from the table of `dim`, in one LanceDB write when there."""
+    if store.vectors is not None:
+        store.vectors.drop(dim, passage_ids)
+        return
     key = "id" if store.dialect == "postgres" else "rowid"
     if _has_vec_table(store, dim):
-        db.execute(f"DELETE FROM {vec_table(dim)} WHERE {key} = ?", [passage_id])
+        for pid in passage_ids:
+            db.execute(f"DELETE FROM {vec_table(dim)} WHERE {key} = ?", [pid])
+
+
+def _forget(store: Store, drop) -> None:
+    """Run a LanceDB drop that follows a deletion in the main store.
+
+    The rows are already gone (and may be committed), so a failure here must not
+    undo or fail the deletion: the leftover vectors are never shown (see
+    `_lance_search`) and the next `sync_vectors` removes them.
+    """
+    try:
+        drop(store.vectors)
+    except Exception as e:  # noqa: BLE001 - see the docstring
+        log.warning("Archival vectors of deleted passages stay in LanceDB until the next start: %s", e)
+
+
+def forget_owner(store: Store, owner: str) -> None:
+    """Drop an agent's or a source's vectors from LanceDB once its rows are deleted (the database cascades its own)."""
+    if store.vectors is not None:
+        _forget(store, lambda vectors: vectors.drop_owner(owner))
+
+
+def sync_vectors(store: Store) -> None:
+    """Bring `store.vectors` in step with the passages; run when the store opens.
+
+    Puts back the vector of every passage LanceDB lacks (from `passages.embedding`:
+    a first start with LanceDB, or a crash between a commit and its write) and
+    drops vectors of passages that are gone. Vectors above the highest passage id
+    may belong to an insert another process has not committed yet, so they stay
+    (hidden by `_lance_search`, replaced if the id is used again); on PostgreSQL
+    such an insert can also hold a lower id, and then the next start puts its
+    vector back. Cheap when in step: two counts per dimension.
+    """
+    vectors = store.vectors
+    if vectors is None:
+        return
+    db = store.db
+    counts = {r[0]: r[1] for r in db.execute("SELECT embedding_dim, count(*) FROM passages GROUP BY embedding_dim")}
+    top = db.execute("SELECT max(id) FROM passages").fetchone()[0] or 0
+    for dim in sorted(set(counts) | set(vectors.dimensions())):
+        if vectors.count(dim) == counts.get(dim, 0):
+            continue
+        have = vectors.ids(dim)
+        stored = {r[0] for r in db.execute("SELECT id FROM passages WHERE embedding_dim = ?", [dim])}
+        gone = sorted(pid for pid in have - stored if pid <= top)
+        missing = sorted(stored - have)
+        if gone:
+            vectors.drop(dim, gone)
+        for start in range(0, len(missing), SYNC_BATCH):
+            chunk = missing[start : start + SYNC_BATCH]
+            rows = db.execute(
+                f"SELECT id, agent_id, source_id, embedding FROM passages WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            groups: dict[str, list[tuple[int, bytes]]] = {}
+            for pid, agent_id, source_id, blob in rows:
+                groups.setdefault(owner_key(agent_id=agent_id, source_id=source_id), []).append((pid, bytes(blob)))
+            for owner, items in groups.items():
+                vectors.put(dim, owner, items)
+        if gone or missing:
+            log.info("LanceDB %d-d vectors: %d put back, %d of deleted passages dropped", dim, len(missing), len(gone))
 
 
 def _check_owner_embedding(store, model, dim, *, agent_id=None, source_id=None) -> None:
@@ -263,8 +352,14 @@ def delete(store: Store, passage_id: int, *, agent_id: int | None = None) -> Non
     if agent_id is not None:
         where += " AND agent_id = ?"
         params.append(agent_id)
+    dim = None
+    if store.vectors is not None:  # the database's own vector tables follow by trigger or foreign key; LanceDB not
+        row = store.db.execute(f"SELECT embedding_dim FROM passages WHERE {where}", params).fetchone()
+        dim = row[0] if row else None
     if store.db.execute(f"DELETE FROM passages WHERE {where}", params).rowcount == 0:
         raise NotFound(f"No archival passage #{passage_id} to delete.")
+    if dim is not None:
+        _forget(store, lambda vectors: vectors.drop(dim, [passage_id]))
 
 
 def _count_in_owners(db, owners: list[str]) -> int:
@@ -281,6 +376,8 @@ def vector_search(
     rescoring when the search is approximate (more: better recall, slower).
     """
     db = store.db
+    if store.vectors is not None:  # the same ceiling on k, so both kinds of storage page alike
+        return _lance_search(store, dim, owners, _pack(query_vector, dim), min(k, MAX_K)) if k > 0 else []
     if k <= 0 or not _has_vec_table(store, dim):
         return []
     k = min(k, MAX_K)
@@ -306,6 +403,38 @@ def vector_search(
             found.extend((r[0], float(r[1])) for r in rows)
     found.sort(key=lambda item: (item[1], item[0]))
     return found[:k]
+
+
+def _lance_search(store: Store, dim: int, owners: list[str], query: bytes, k: int) -> list[tuple[int, float]]:
+    """LanceDB's k nearest (an exact search), keeping only passages the store holds for these owners.
+
+    A vector LanceDB still has after its passage went (a drop that failed, an
+    insert rolled back after its vector was written) is skipped, and is never
+    attributed to another owner's passage that reused the id: each hit must be
+    a passage of one of `owners` embedded at `dim`. LanceDB is asked for a few
+    more than k to make up for skipped ones, and again for more if that fell short.
+    """
+    assert store.vectors is not None
+    wanted, allowed = k + max(LANCE_SLACK, k // 4), set(owners)
+    while True:
+        found = store.vectors.search(dim, owners, query, wanted)
+        live = _live_ids(store, dim, [pid for pid, _ in found], allowed)
+        kept = [(pid, d) for pid, d in found if pid in live]
+        if len(kept) >= k or len(found) < wanted:  # enough, or LanceDB has nothing more among these owners
+            return kept[:k]
+        wanted *= 4
+
+
+def _live_ids(store: Store, dim: int, ids: list[int], owners: set[str]) -> set[int]:
+    live: set[int] = set()
+    for start in range(0, len(ids), SYNC_BATCH):  # batches: SQLite caps the number of parameters
+        chunk = ids[start : start + SYNC_BATCH]
+        rows = store.db.execute(
+            f"SELECT id, agent_id, source_id FROM passages WHERE embedding_dim = ? AND id IN ({','.join('?' * len(chunk))})",
+            [dim, *chunk],
+        ).fetchall()
+        live.update(r[0] for r in rows if owner_key(agent_id=r[1], source_id=r[2]) in owners)
+    return live
 
 
 def _rescore(db, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:

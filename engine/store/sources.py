@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from engine.errors import EmbeddingMismatch, InvalidName, NotFound
+from engine.store import passages
 from engine.store.db import Store, now
 
 
@@ -61,7 +62,8 @@ def list_all(store: Store) -> list[Source]:
 
 def delete(store: Store, source_id: int) -> None:
     get(store, source_id)
-    store.db.execute("DELETE FROM sources WHERE id = ?", [source_id])
+    store.db.execute("DELETE FROM sources WHERE id = ?", [source_id])  # its passages cascade
+    passages.forget_owner(store, passages.owner_key(source_id=source_id))  # LanceDB is outside the cascade
 
 
 def attach(store: Store, agent_id: int, source_id: int) -> None:
