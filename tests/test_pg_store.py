@@ -124,3 +124,30 @@ def test_two_processes_opening_an_empty_database_migrate_it_once():
         for s in stores:
             s.close()
         postgres.drop_database(url)
+
+
+def test_a_finished_threads_connection_serves_the_next_thread(url):
+    """Servers run each step on a new thread; they should not pay a new connection per step."""
+    store = PgStore(url)
+    pids: list[int] = []
+
+    def step():
+        pids.append(store.db.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+    def leaves_a_transaction_open():
+        store.db.execute("BEGIN")
+        pids.append(store.db.execute("SELECT pg_backend_pid()").fetchone()[0])
+
+    try:
+        for work in (step, step, step, leaves_a_transaction_open, step, step):
+            thread = threading.Thread(target=work)
+            thread.start()
+            thread.join()
+        assert pids[0] == pids[1] == pids[2] == pids[3]  # reused
+        assert pids[4] != pids[3]  # a connection left mid-transaction is closed, never handed on
+        assert pids[4] == pids[5]
+        with psycopg.connect(url, autocommit=True) as admin:
+            alive = {r[0] for r in admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")}
+        assert pids[3] not in alive
+    finally:
+        store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -96,16 +97,23 @@ def test_pragmas_and_vec(store):
 
 
 def test_each_thread_gets_its_own_connection(store):
+    """Two running threads never share one (a finished thread's may be handed on: PostgreSQL reuses them)."""
     seen = []
+    checked = threading.Event()
 
     def work():
         seen.append(store.db)
         seen.append(store.db.execute("SELECT count(*) FROM agents").fetchone()[0])
+        checked.wait(timeout=10)  # still running while the main thread takes its own
 
     t = threading.Thread(target=work)
     t.start()
+    while len(seen) < 2:
+        time.sleep(0.01)
+    mine = store.db
+    checked.set()
     t.join()
-    assert seen[0] is not store.db
+    assert seen[0] is not mine
     assert seen[1] == 0
 
 

@@ -44,6 +44,7 @@ WRITE_KEY = 0x4D454D48  # advisory lock: one write transaction at a time
 AGENT_NAMESPACE = 0x4D454D41  # advisory lock pair (namespace, agent id): one step per agent
 LOCK_POLL = 0.05  # seconds between tries for an agent held by another process
 CONNECT_TIMEOUT = 10
+MAX_IDLE = 8  # idle connections kept for reuse per store
 
 # Tables whose rows have an `id` the caller may want back (cursor.lastrowid).
 _ID_TABLES = frozenset({"agents", "memory_blocks", "memory_edits", "messages", "sources", "passages", "llm_calls"})
@@ -313,6 +314,7 @@ class PgStore(Store):
         self._serial = itertools.count()
         self._lock = threading.Lock()
         self._idle_lock_connections: list[PgDatabase] = []
+        self._idle: list[PgDatabase] = []  # connections of finished threads, reused (a TLS connect costs ~50 ms)
         self._vector_oid: int | None = None
         self._closed = False
         from engine.store.pg_migrations import migrate
@@ -357,7 +359,7 @@ class PgStore(Store):
             return slot.db
         if self._closed:
             self._closed = False  # used again after close(), like SqliteStore
-        db = self._connect()
+        db = self._idle_connection() or self._connect()
         slot = _Slot(db)
         key = next(self._serial)
         with self._lock:
@@ -367,10 +369,25 @@ class PgStore(Store):
         return db
 
     def _release(self, key: int) -> None:
+        """A thread ended: keep its connection for the next thread (servers start one per step)."""
+        from psycopg import pq
+
         with self._lock:
             db = self._live.pop(key, None)
+            if (db is not None and not self._closed and len(self._idle) < MAX_IDLE and not db.raw.closed
+                    and db.raw.info.transaction_status == pq.TransactionStatus.IDLE):
+                self._idle.append(db)
+                return
         if db is not None:
             db.close()
+
+    def _idle_connection(self) -> PgDatabase | None:
+        with self._lock:
+            while self._idle:
+                db = self._idle.pop()
+                if not (db.raw.closed or db.raw.broken):
+                    return db
+        return None
 
     def _lock_connection(self) -> PgDatabase:
         with self._lock:
@@ -400,9 +417,17 @@ class PgStore(Store):
                 db.raw.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_KEY])
             yield db
 
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[PgDatabase]:
+        """A transaction without the write lock, for settings that must last one query (`SET LOCAL`)."""
+        db = self.db
+        with db._readable(), db.raw.transaction():
+            yield db
+
     def close(self) -> None:
         with self._lock:
-            connections = list(self._live.values()) + self._idle_lock_connections
+            connections = list(self._live.values()) + self._idle_lock_connections + self._idle
+            self._idle = []
             # A lock still held (a step cut off by shutdown) ends with its session, as when a process dies.
             connections += [lock._held for lock in self._agent_locks.values()
                             if isinstance(lock, PgAgentLock) and lock._held is not None]

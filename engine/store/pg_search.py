@@ -69,7 +69,7 @@ def vector_search(store, table: str, owners: list[str], query: bytes, k: int, ov
         ).fetchall()
         return [(r[0], float(r[1])) for r in rows]
     ef = min(max(k * oversample, MIN_CANDIDATES, 40), MAX_EF_SEARCH)
-    with store.atomic() as db:  # SET LOCAL lasts until this transaction ends
+    with store.read_transaction() as db:  # SET LOCAL lasts until this transaction ends
         db.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
         db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
         rows = db.execute(
