@@ -330,7 +330,11 @@ class PgStore(Store):
             self._vector_oid = info.oid
         except _psycopg().Error as e:
             first.close()
-            raise StoreUnavailable(f"Cannot prepare the database {self.describe()}: {_reason(e)}") from e
+            hint = ""
+            if "vector" in str(e):
+                hint = (" The app needs the pgvector extension: have a superuser (or your provider's console) "
+                        "run CREATE EXTENSION vector in this database.")
+            raise StoreUnavailable(f"Cannot prepare the database {self.describe()}: {_reason(e)}.{hint}") from e
         except BaseException:
             first.close()
             raise
