@@ -12,7 +12,7 @@ import pytest
 
 from engine.agent import Agent, AgentOptions
 from engine.agents import create_agent
-from engine.events import AssistantMessage, ToolCall, Usage
+from engine.events import AssistantMessage, Error, ToolCall, Usage
 from engine.llm.base import Completion
 from engine.llm.local import LocalProvider, call_schema
 from engine.memory import ArchivalMemory
@@ -59,7 +59,9 @@ def test_every_reply_is_a_valid_call_of_the_preset(runtime, settings, store, lib
         events = list(agent.step(text))
         calls = [e for e in events if isinstance(e, ToolCall)]
         if len(calls) != 1:
-            failures.append(f"{text!r}: {len(calls)} calls ({[e.kind for e in events]})")
+            # The events with an error's own text: "error" alone never told a timeout from a bad reply.
+            seen = [f"error: {e.message}" if isinstance(e, Error) else e.kind for e in events]
+            failures.append(f"{text!r}: {len(calls)} calls ({seen})")
             continue
         call = calls[0]
         if call.name not in schemas:
