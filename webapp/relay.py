@@ -93,12 +93,13 @@ class FrameRelay:
     def _listen_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                with self._connect() as conn:
+                # Two connections: a query cannot run on the one whose notifies() is being read.
+                with self._connect() as conn, self._connect() as reader:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self.listening.set()
                     while not self._stop.is_set():
                         for note in conn.notifies(timeout=1.0):
-                            self._receive(conn, note.payload)
+                            self._receive(reader, note.payload)
             except Exception:
                 self.listening.clear()
                 if not self._stop.is_set():
