@@ -14,11 +14,10 @@ import threading
 
 import psycopg
 import pytest
-import yaml
 from websockets.sync.client import connect
 
 from tests.support import postgres
-from tests.support.servers import AppProcess, app_env
+from tests.support.servers import AppProcess, app_env, fake_home
 
 PER_CLIENT = 4
 
@@ -31,16 +30,8 @@ def _say(text: str, call_id: str) -> dict:
 @pytest.fixture
 def shared(tmp_path, fake_openai):
     url = postgres.fresh_database()
-    homes = []
-    for name in ("web", "ws"):  # separate data homes: only the database is shared
-        home = tmp_path / name
-        home.mkdir()
-        (home / "config.yaml").write_text(yaml.safe_dump({
-            "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
-            "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
-                          "endpoint": fake_openai.base_url},
-        }))
-        homes.append(home)
+    # Separate data homes: only the database is shared.
+    homes = [fake_home(tmp_path / name, fake_openai.base_url) for name in ("web", "ws")]
     yield url, homes
     postgres.drop_database(url)
 
@@ -111,3 +102,32 @@ def test_two_processes_share_one_agent_without_interleaving(shared, fake_openai)
     for start in turns:
         assert [r[0] for r in rows[start:start + 3]] == ["user", "assistant", "tool"], rows[start:start + 4]
     assert all(b - a == 3 for a, b in zip(turns, turns[1:])), turns
+
+
+def test_the_relay_carries_big_frames_in_order_and_never_back_to_their_sender():
+    """A frame over NOTIFY's 8,000 bytes travels through broadcast_frames; order and origin hold."""
+    from webapp.relay import MAX_PAYLOAD, FrameRelay
+
+    url = postgres.fresh_database()
+    got: dict[str, list] = {"one": [], "two": []}
+    both = threading.Event()
+    relays = {name: FrameRelay(url, lambda agent_id, data, name=name: got[name].append((agent_id, data)))
+              for name in got}
+    try:
+        for relay in relays.values():
+            assert relay.listening.wait(10)
+        big = json.dumps({"type": "agent_response", "message": "é" * (2 * MAX_PAYLOAD)}, ensure_ascii=False)
+        sent = [(7, '{"n": 1}'), (7, big), (9, '{"n": 3}')]
+        for agent_id, data in sent:
+            relays["one"].publish(agent_id, data)
+        for _ in range(100):
+            if len(got["two"]) == len(sent):
+                both.set()
+                break
+            both.wait(0.1)
+        assert got["two"] == sent
+        assert got["one"] == []  # a process already sent its own clients their frames
+    finally:
+        for relay in relays.values():
+            relay.close()
+        postgres.drop_database(url)
