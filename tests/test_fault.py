@@ -18,11 +18,11 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 from websockets.sync.client import connect
 
 from tests.support.servers import AppProcess as Server
 from tests.support.servers import app_env as _env
+from tests.support.servers import fake_home
 
 ROOT = Path(__file__).resolve().parent.parent
 TURNS = 6
@@ -35,14 +35,7 @@ def _say(text: str, call_id: str) -> dict:
 
 @pytest.fixture
 def fault_home(tmp_path, fake_openai):
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "config.yaml").write_text(yaml.safe_dump({
-        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
-        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
-                      "endpoint": fake_openai.base_url},
-    }))
-    return home
+    return fake_home(tmp_path / "home", fake_openai.base_url)
 
 
 def _turn(ws, text: str) -> list[dict]:

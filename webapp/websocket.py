@@ -104,10 +104,10 @@ class WebSocketInterface:
         self.relay: FrameRelay | None = None
         self._relayed: asyncio.Queue | None = None
 
-    def start_relay(self, url: str) -> None:
+    def start_relay(self, url: str) -> FrameRelay:
         """Join the other servers on this database (once, from inside the running event loop)."""
         if self.relay is not None:
-            return
+            return self.relay
         from webapp.relay import FrameRelay
 
         loop = asyncio.get_running_loop()
@@ -122,6 +122,7 @@ class WebSocketInterface:
 
         self._relay_task = loop.create_task(self._deliver_relayed(relayed))
         self.relay = FrameRelay(url, deliver)
+        return self.relay
 
     async def _deliver_relayed(self, relayed: asyncio.Queue) -> None:
         while True:  # one at a time, so another server's frames keep their order
@@ -440,10 +441,10 @@ def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | Non
                                    {"WWW-Authenticate": 'Basic realm="memgpt"'})
         await websocket.accept()
         store = api.runtime.store
-        if store.dialect == "postgres" and store.url:
-            interface.start_relay(store.url)
-            if interface.relay is not None:  # the client's first frame then already reaches the others' clients
-                await asyncio.to_thread(interface.relay.listening.wait, 5)
+        if store.dialect == "postgres" and store.url and interface.relay is None:
+            relay = interface.start_relay(store.url)
+            # Once, for the first client: its first frame then already reaches the other servers' clients.
+            await asyncio.to_thread(relay.listening.wait, 5)
         session = Session(api, interface, lanes, websocket)
         worker = asyncio.create_task(session.work())
         try:

@@ -16,10 +16,12 @@ transaction on it, a savepoint when nested.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
-from collections.abc import Iterator
+import weakref
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from engine.errors import AgentBusy
 
@@ -39,6 +41,64 @@ class AgentLock(Protocol):
     def __exit__(self, exc_type: Any, exc: Any, tb: Any, /) -> Any: ...
 
 
+C = TypeVar("C")
+
+
+class _Slot:
+    """Holds one thread's connection; dropped with the thread's locals, which retires it."""
+
+    __slots__ = ("db", "__weakref__")
+
+    def __init__(self, db: Any):
+        self.db = db
+
+
+class ThreadConnections(Generic[C]):
+    """One connection per thread, handed to `retire` when its thread ends.
+
+    Connections must not be shared across threads (SQLite's refuse it; a
+    PostgreSQL connection runs one transaction at a time), and servers start a
+    thread per turn, so a finished thread's connection must not linger: `retire`
+    closes it (SQLite) or keeps it for the next thread (PostgreSQL).
+    """
+
+    def __init__(self, retire: Callable[[C], None]):
+        self._retire = retire
+        self._local = threading.local()
+        self._live: dict[int, C] = {}
+        self._serial = itertools.count()
+        self._lock = threading.Lock()
+
+    def current(self) -> C | None:
+        slot = getattr(self._local, "slot", None)
+        return slot.db if slot is not None else None
+
+    def bind(self, db: C) -> C:
+        """Make `db` this thread's connection (a previous one is retired with its slot)."""
+        slot = _Slot(db)
+        key = next(self._serial)
+        with self._lock:
+            self._live[key] = db
+        weakref.finalize(slot, self._release, key)
+        self._local.slot = slot
+        return db
+
+    def _release(self, key: int) -> None:
+        with self._lock:
+            db = self._live.pop(key, None)
+        if db is not None:
+            self._retire(db)
+
+    def take_all(self) -> list[C]:
+        """Forget every thread's connection (the store is closing); the caller closes them."""
+        with self._lock:
+            connections = list(self._live.values())
+            self._live.clear()
+            old_local, self._local = self._local, threading.local()
+        del old_local  # outside the lock: freeing it runs the slots' finalizers, which take it
+        return connections
+
+
 class Store:
     """The interface; see the module docstring. Subclasses set `dialect`."""
 
@@ -54,6 +114,9 @@ class Store:
     def __init__(self) -> None:
         self._locks_guard = threading.Lock()
         self._agent_locks: dict[int, AgentLock] = {}
+        # Dimensions whose vector table is known to exist (tables are never dropped), so
+        # inserts and searches do not ask the catalogue every time.
+        self.vector_tables: set[int] = set()
 
     @property
     def db(self) -> Any:  # this thread's connection

@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import itertools
 import os
 import re
 import threading
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,7 +38,7 @@ from sqlite_utils.utils import sqlite3  # pysqlite3 when installed: the same mod
 
 from engine.errors import MemGPTError, StoreBroken, StoreUnavailable
 from engine.store import live
-from engine.store.base import AGENT_WAIT, Store  # noqa: F401 - AGENT_WAIT kept importable here
+from engine.store.base import AGENT_WAIT, Store, ThreadConnections  # noqa: F401 - AGENT_WAIT kept importable here
 
 BUSY_TIMEOUT_MS = 15_000
 MMAP_BYTES = 1 << 30  # vector scans read the whole table; mmap keeps them off the page cache copy path
@@ -302,15 +300,6 @@ def connect(path: str | Path, *, guard: _FileGuard | None = None) -> sqlite_util
     return db
 
 
-class _Slot:
-    """Holds one thread's connection; dropped with the thread's locals, which closes it."""
-
-    __slots__ = ("db", "__weakref__")
-
-    def __init__(self, db: sqlite_utils.Database):
-        self.db = db
-
-
 class SqliteStore(Store):
     """The embedded store: one SQLite file, a connection per thread, migrations run on open."""
 
@@ -323,9 +312,7 @@ class SqliteStore(Store):
         self.path = Path(path)
         self.home = Path(home) if home is not None else None
         self._guard = _FileGuard(self.path)
-        self._local = threading.local()
-        self._live: dict[int, sqlite_utils.Database] = {}
-        self._serial = itertools.count()
+        self._threads: ThreadConnections[sqlite_utils.Database] = ThreadConnections(_close_quietly)
         self._lock = threading.Lock()
         self._anchor: sqlite_utils.Database | None = None
         self._live_token: int | None = None
@@ -367,26 +354,13 @@ class SqliteStore(Store):
 
     @property
     def db(self) -> sqlite_utils.Database:
-        slot = getattr(self._local, "slot", None)
-        if slot is not None:
-            return slot.db
+        db = self._threads.current()
+        if db is not None:
+            return db
         with self._lock:
             if self._anchor is None:  # used again after close()
                 self._open_anchor()
-        db = connect(self.path, guard=self._guard)
-        slot = _Slot(db)
-        key = next(self._serial)
-        with self._lock:
-            self._live[key] = db
-        weakref.finalize(slot, self._release, key)
-        self._local.slot = slot
-        return db
-
-    def _release(self, key: int) -> None:
-        with self._lock:
-            db = self._live.pop(key, None)
-        if db is not None:
-            _close_quietly(db)
+        return self._threads.bind(connect(self.path, guard=self._guard))
 
     def check(self) -> None:
         """Raise StoreBroken if the files changed underneath this store."""
@@ -429,13 +403,9 @@ class SqliteStore(Store):
         it is complete). A broken store skips the checkpoint: its log is not the
         one other processes see.
         """
+        connections = self._threads.take_all()
         with self._lock:
-            connections = list(self._live.values())
-            self._live.clear()
             anchor, self._anchor = self._anchor, None
-            # Dropped outside the lock: freeing it runs the slots' finalizers, which take the lock.
-            old_local, self._local = self._local, threading.local()
-        del old_local
         for db in connections:
             _close_quietly(db)
         if anchor is not None:

@@ -82,11 +82,15 @@ def vec_table(dim: int) -> str:
 
 
 def _has_vec_table(store: Store, dim: int) -> bool:
+    if dim in store.vector_tables:
+        return True
     if store.dialect == "postgres":
-        return pg_search.has_table(store.db, vec_table(dim))
-    return store.db.execute(
-        "SELECT 1 FROM sqlite_master WHERE name = ?", [vec_table(dim)]
-    ).fetchone() is not None
+        found = pg_search.has_table(store.db, vec_table(dim))
+    else:
+        found = store.db.execute("SELECT 1 FROM sqlite_master WHERE name = ?", [vec_table(dim)]).fetchone() is not None
+    if found:  # only a positive answer is kept: another process may create the table later
+        store.vector_tables.add(dim)
+    return found
 
 
 def ensure_vec_table(store: Store, dim: int) -> None:
@@ -385,7 +389,8 @@ def vector_search(
     table = vec_table(dim)
     if store.dialect == "postgres":
         exact = _count_in_owners(db, owners) <= EXACT_LIMIT
-        return pg_search.vector_search(store, table, owners, query, k, oversample, exact=exact)
+        candidates = min(max(k * oversample, MIN_CANDIDATES), MAX_K)
+        return pg_search.vector_search(store, table, owners, query, k, candidates, exact=exact)
     approximate = dim % 8 == 0 and _count_in_owners(db, owners) > EXACT_LIMIT
     found: list[tuple[int, float]] = []
     for owner in owners:

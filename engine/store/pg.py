@@ -24,12 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import re
 import struct
 import threading
 import time
-import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,7 @@ import numpy as np
 
 from engine.errors import StoreUnavailable
 from engine.store import live
-from engine.store.base import Store
+from engine.store.base import Store, ThreadConnections
 
 WRITE_KEY = 0x4D454D48  # advisory lock: one write transaction at a time
 AGENT_NAMESPACE = 0x4D454D41  # advisory lock pair (namespace, agent id): one step per agent
@@ -214,13 +212,6 @@ class PgDatabase:
             self.raw.close()
 
 
-class _Slot:
-    __slots__ = ("db", "__weakref__")
-
-    def __init__(self, db: PgDatabase):
-        self.db = db
-
-
 def safe_url(url: str) -> str:
     """The URL without its password, for messages and the UI."""
     try:
@@ -309,9 +300,7 @@ class PgStore(Store):
         super().__init__()
         self.url = url
         self.home = Path(home) if home is not None else None
-        self._local = threading.local()
-        self._live: dict[int, PgDatabase] = {}
-        self._serial = itertools.count()
+        self._threads: ThreadConnections[PgDatabase] = ThreadConnections(self._retire)
         self._lock = threading.Lock()
         self._idle_lock_connections: list[PgDatabase] = []
         self._idle: list[PgDatabase] = []  # connections of finished threads, reused (a TLS connect costs ~50 ms)
@@ -358,48 +347,34 @@ class PgStore(Store):
 
     @property
     def db(self) -> PgDatabase:
-        slot = getattr(self._local, "slot", None)
-        if slot is not None and not (slot.db.raw.closed or slot.db.raw.broken):
-            return slot.db
-        if self._closed:
-            self._closed = False  # used again after close(), like SqliteStore
-        db = self._idle_connection() or self._connect()
-        slot = _Slot(db)
-        key = next(self._serial)
-        with self._lock:
-            self._live[key] = db
-        weakref.finalize(slot, self._release, key)
-        self._local.slot = slot
-        return db
+        db = self._threads.current()
+        if db is not None and not _dead(db):
+            return db
+        self._closed = False  # used again after close(), like SqliteStore
+        return self._threads.bind(self._reuse(self._idle) or self._connect())
 
-    def _release(self, key: int) -> None:
+    def _retire(self, db: PgDatabase) -> None:
         """A thread ended: keep its connection for the next thread (servers start one per step)."""
         from psycopg import pq
 
         with self._lock:
-            db = self._live.pop(key, None)
-            if (db is not None and not self._closed and len(self._idle) < MAX_IDLE and not db.raw.closed
+            if (not self._closed and len(self._idle) < MAX_IDLE and not db.raw.closed
                     and db.raw.info.transaction_status == pq.TransactionStatus.IDLE):
                 self._idle.append(db)
                 return
-        if db is not None:
-            db.close()
+        db.close()
 
-    def _idle_connection(self) -> PgDatabase | None:
+    def _reuse(self, pool: list[PgDatabase]) -> PgDatabase | None:
+        """A live connection from one of the idle pools, or None."""
         with self._lock:
-            while self._idle:
-                db = self._idle.pop()
-                if not (db.raw.closed or db.raw.broken):
+            while pool:
+                db = pool.pop()
+                if not _dead(db):
                     return db
         return None
 
     def _lock_connection(self) -> PgDatabase:
-        with self._lock:
-            while self._idle_lock_connections:
-                db = self._idle_lock_connections.pop()
-                if not (db.raw.closed or db.raw.broken):
-                    return db
-        return self._connect()
+        return self._reuse(self._idle_lock_connections) or self._connect()
 
     def _return_lock_connection(self, db: PgDatabase) -> None:
         with self._lock:
@@ -429,22 +404,23 @@ class PgStore(Store):
             yield db
 
     def close(self) -> None:
+        connections = self._threads.take_all()
         with self._lock:
-            connections = list(self._live.values()) + self._idle_lock_connections + self._idle
-            self._idle = []
+            connections += self._idle_lock_connections + self._idle
+            self._idle, self._idle_lock_connections = [], []
             # A lock still held (a step cut off by shutdown) ends with its session, as when a process dies.
             connections += [lock._held for lock in self._agent_locks.values()
                             if isinstance(lock, PgAgentLock) and lock._held is not None]
-            self._live.clear()
-            self._idle_lock_connections = []
             self._closed = True
-            old_local, self._local = self._local, threading.local()
-        del old_local
         for db in connections:
             db.close()
         if self._live_token is not None:
             live.unregister(self._live_token)
             self._live_token = None
+
+
+def _dead(db: PgDatabase) -> bool:
+    return bool(db.raw.closed or db.raw.broken)
 
 
 def _reason(error: BaseException) -> str:

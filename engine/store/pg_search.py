@@ -53,9 +53,8 @@ def put_vectors(db, table: str, owner: str, rows: list[tuple[int, bytes]]) -> No
     )
 
 
-def vector_search(store, table: str, owners: list[str], query: bytes, k: int, oversample: int, *, exact: bool):
-    """(id, cosine distance) of the k nearest, nearest first."""
-    from engine.store.passages import MIN_CANDIDATES
+def vector_search(store, table: str, owners: list[str], query: bytes, k: int, candidates: int, *, exact: bool):
+    """(id, cosine distance) of the k nearest, nearest first; `candidates` sizes HNSW's search list."""
     from engine.store.pg import Vector
 
     vector = Vector(np.frombuffer(query, dtype=np.float32))
@@ -68,7 +67,7 @@ def vector_search(store, table: str, owners: list[str], query: bytes, k: int, ov
             [vector, owners, k],
         ).fetchall()
         return [(r[0], float(r[1])) for r in rows]
-    ef = min(max(k * oversample, MIN_CANDIDATES, 40), MAX_EF_SEARCH)
+    ef = min(max(candidates, 40), MAX_EF_SEARCH)
     with store.read_transaction() as db:  # SET LOCAL lasts until this transaction ends
         db.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
         db.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")

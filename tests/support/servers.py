@@ -44,6 +44,18 @@ def serve_app(app, **config) -> Iterator[int]:
         thread.join(timeout=5)
 
 
+def fake_home(home: Path, base_url: str) -> Path:
+    """Create a data home whose config points chat and embeddings at a fake OpenAI server."""
+    import yaml
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.yaml").write_text(yaml.safe_dump({
+        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": base_url},
+        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64, "endpoint": base_url},
+    }))
+    return home
+
+
 def app_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("OPENAI_API_KEY", None)
