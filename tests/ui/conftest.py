@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import socket
@@ -10,14 +11,43 @@ from pathlib import Path
 
 import pytest
 import yaml
+from playwright.sync_api import expect
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"]
-# The README's screenshots are refreshed only on request (UPDATE_SCREENSHOTS=1), so a test run leaves the tree as it was.
-SCREENSHOTS = (Path(__file__).resolve().parents[2] / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") == "1"
-               else Path(tempfile.gettempdir()) / "memgpt-ui-screenshots")
+TRACKED_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# The README's screenshots are refreshed only by scripts/screenshots.py (UPDATE_SCREENSHOTS=1), so a test run
+# leaves the tree as it was.
+UPDATING_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
+SCREENSHOTS = TRACKED_SCREENSHOTS if UPDATING_SCREENSHOTS else Path(tempfile.gettempdir()) / "memgpt-ui-screenshots"
 SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+# expect() has its own 5 s default that page.set_default_timeout does not change; on two cores shared with other
+# work a Gradio round trip sometimes took longer, so each full run timed out somewhere else.
+EXPECT_TIMEOUT_MS = 20_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.glob("*")) if f.is_file()}
+
+
+@pytest.fixture(autouse=True)
+def leaves_no_trace():
+    """Each UI test must leave os.environ and the tracked screenshots as it found them.
+
+    Autouse, so it is set up before (and checked after) every other fixture's teardown.
+    """
+    environ = dict(os.environ)
+    shots = _digest(TRACKED_SCREENSHOTS)
+    yield
+    changed = sorted(k for k in environ.keys() | os.environ.keys()
+                     if environ.get(k) != os.environ.get(k) and k != "PYTEST_CURRENT_TEST")  # pytest's own
+    os.environ.clear()
+    os.environ.update(environ)  # so one leak does not fail every later test too
+    assert not changed, f"the test left environment variables changed: {changed}"
+    if not UPDATING_SCREENSHOTS:
+        assert _digest(TRACKED_SCREENSHOTS) == shots, "the test rewrote docs/screenshots"
 
 
 def free_port() -> int:
@@ -49,6 +79,9 @@ def served(tmp_path, monkeypatch, fake_openai, database_url):
         "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
                       "endpoint": fake_openai.base_url},
     }))
+    # The app puts keys saved in the Config tab into the process environment (that is how the
+    # providers read them); the server is gone after the test, so are they.
+    environ = dict(os.environ)
     runtime = open_runtime(home)
     demo = build_demo(runtime)
     demo.queue()
@@ -59,6 +92,8 @@ def served(tmp_path, monkeypatch, fake_openai, database_url):
     finally:
         demo.close()
         runtime.close()
+        os.environ.clear()
+        os.environ.update(environ)
 
 
 @pytest.fixture
