@@ -7,6 +7,7 @@ import gradio as gr
 from engine.api import MemGPT
 from engine.runtime import Runtime
 from webapp import archival_tab, chat_tab, config_tab, context_tab, memory_tab
+from webapp.common import guarded
 from webapp.exposure import Exposure
 
 TITLE = "MemGPT"
@@ -34,8 +35,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
 
         def after_agent_event(event):
             # Whatever a turn or a switch of agent changed, the other views follow.
-            event.then(lambda c: memory_tab.summary(api, c), [agent_id], [memory.counts, memory.history]).then(
-                lambda c: context_tab.measure(api, c), [agent_id], [context.bar, context.table]).then(
+            event.then(guarded(lambda c: memory_tab.summary(api, c)), [agent_id], [memory.counts, memory.history]).then(
+                guarded(lambda c: context_tab.measure(api, c)), [agent_id], [context.bar, context.table]).then(
                 lambda v: v + 1, [memory.version], [memory.version])
 
         chat_tab.wire(api, chat, agent_id, after_agent_event)

@@ -8,7 +8,7 @@ import gradio as gr
 
 from engine.api import MemGPT
 from engine.errors import MemGPTError
-from webapp.common import need_agent, row
+from webapp.common import guarded, need_agent, row
 from webapp.exposure import Exposure, Refused
 
 RESULT_COLUMNS = ["rank", "score", "id", "source", "text"]
@@ -81,6 +81,7 @@ def source_rows(api: MemGPT, current: int | None):
 
 
 def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) -> None:
+    @guarded
     def on_search(query, current):
         agent = need_agent(current)
         try:
@@ -97,6 +98,7 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
     tab.search.click(on_search, [tab.query, agent_id], [tab.results, tab.status])
     tab.query.submit(on_search, [tab.query, agent_id], [tab.results, tab.status])
 
+    @guarded
     def on_insert(text, current):
         if not text or not text.strip():
             raise gr.Error("Write the passage first.")
@@ -104,10 +106,13 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
             ids = api.insert_archival(need_agent(current), text)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
+        except Exception as e:  # the embedder's own client errors: still a refused insert, said as they are
+            raise gr.Error(f"The passage could not be embedded: {type(e).__name__}: {e}") from e
         return "", f"Inserted as passage{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}."
 
     tab.insert.click(on_insert, [tab.new_text, agent_id], [tab.new_text, tab.status])
 
+    @guarded
     def on_delete(passage_id, current):
         if not passage_id:
             raise gr.Error("Give the id of the passage to delete.")
@@ -119,6 +124,7 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
 
     tab.delete.click(on_delete, [tab.delete_id, agent_id], [tab.status])
 
+    @guarded
     def on_load(files, directory, name, current, progress=gr.Progress()):
         from webapp.loading import load_into_source
 
@@ -146,6 +152,7 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
                    [tab.load_report, tab.sources, tab.source_pick])
 
     def attach_or_detach(attach):
+        @guarded
         def run(name, current):
             if not name:
                 raise gr.Error("Pick a source.")
@@ -160,4 +167,4 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
 
     tab.attach.click(attach_or_detach(True), [tab.source_pick, agent_id], [tab.sources, tab.status])
     tab.detach.click(attach_or_detach(False), [tab.source_pick, agent_id], [tab.sources, tab.status])
-    agent_id.change(lambda c: source_rows(api, c), [agent_id], [tab.sources, tab.source_pick])
+    agent_id.change(guarded(lambda c: source_rows(api, c)), [agent_id], [tab.sources, tab.source_pick])

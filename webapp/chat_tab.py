@@ -11,7 +11,7 @@ from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.events import Event
-from webapp.common import describe_models, load_agent, row
+from webapp.common import describe_models, guarded, load_agent, row
 from webapp.render import apply_event, status_line, stored_to_messages
 
 PROVIDERS = ["local", *[t for t in config_mod.ENDPOINT_TYPES if t != "local"]]
@@ -122,6 +122,7 @@ def _history(api: MemGPT, agent_id: int) -> list[dict]:
 def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
     """`agent_changed(event)` chains the other tabs' refreshes after the agent changes."""
 
+    @guarded
     def on_pick(name):
         if not name:
             return None, [], "Pick an agent, or create one below.", ""
@@ -135,6 +136,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
     agent_changed(tab.agent.change(on_pick, [tab.agent], [agent_id, tab.chatbot, tab.header, tab.status]))
     tab.refresh.click(lambda current: gr.Dropdown(choices=agent_names(api), value=current), [tab.agent], [tab.agent])
 
+    @guarded
     def on_create(name, preset, persona, human, provider, model, endpoint, embedder, embed_model, embed_dim,
                   embed_endpoint):
         try:
@@ -186,6 +188,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
             yield history, " · ".join(notes)
         yield history, " · ".join(notes + [_totals(api, current)])
 
+    @guarded
     def on_send(text, history, current):
         agent = load_agent(api, current)
         if not text or not text.strip():
@@ -208,6 +211,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
     agent_changed(tab.message.submit(on_send, send_inputs, send_outputs))
 
     def operation(name):
+        @guarded
         def run(history, current):
             agent = load_agent(api, current)
             try:
@@ -228,6 +232,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
                          (tab.warn, "warn")):
         agent_changed(button.click(operation(name), [tab.chatbot, agent_id], [tab.chatbot, tab.status]))
 
+    @guarded
     def on_pop(current):
         agent = load_agent(api, current)
         removed = agent.pop(1)
@@ -236,6 +241,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
     agent_changed(tab.pop.click(on_pop, [agent_id], [tab.chatbot, tab.status]))
 
     def edit(kind):
+        @guarded
         def run(text, current):
             agent = load_agent(api, current)
             if not text or not text.strip():

@@ -1,12 +1,54 @@
-"""Small helpers every tab shares: loading the agent for a request, naming its models."""
+"""Small helpers every tab shares: loading the agent for a request, naming its models, refusals as toasts."""
 
 from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import gradio as gr
 
 from engine.agent import Agent
 from engine.api import AgentInfo, MemGPT
 from engine.errors import MemGPTError
+
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def guarded(fn: Handler) -> Handler:
+    """The handler, with its refusals (gr.Error, MemGPTError) shown as a warning toast and every output left as is.
+
+    A handler that raises makes Gradio put a red "Error" badge over each of its
+    outputs, input fields included: it blocks typing until its small x is found and
+    outlives later successes. A toast says the same and goes away. Handlers may still
+    raise gr.Error to refuse; Gradio never sees it. Other exceptions are bugs and
+    keep Gradio's own handling.
+    """
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def stream(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except (gr.Error, MemGPTError) as e:
+                gr.Warning(refusal_text(e))
+                yield gr.skip()
+
+        return stream  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (gr.Error, MemGPTError) as e:
+            gr.Warning(refusal_text(e))
+            return gr.skip()
+
+    return call  # type: ignore[return-value]
+
+
+def refusal_text(e: Exception) -> str:
+    return str(getattr(e, "message", None) or e)
 
 
 def need_agent(agent_id: int | None) -> int:

@@ -11,6 +11,7 @@ from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig, save_settings
 from engine.errors import MemGPTError
 from webapp.chat_tab import EMBEDDERS, PROVIDERS
+from webapp.common import guarded
 
 KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}
 TEST_DEADLINE = 20.0  # seconds for the whole test; a completions server's own timeout is minutes
@@ -183,9 +184,11 @@ def wire(api: MemGPT, tab: ConfigTab) -> None:
               tab.embedder,
               tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
 
+    @guarded
     def on_save(*values):
         return save_config(api, *values)
 
+    @guarded
     def on_test(*values):
         return test_connection(api, *values)
 

@@ -10,7 +10,7 @@ import gradio as gr
 
 from engine.api import MemGPT
 from engine.context import PARTS
-from webapp.common import load_agent
+from webapp.common import guarded, load_agent
 
 COLOURS = {
     "system": "#6366f1",
@@ -87,9 +87,10 @@ def measure(api: MemGPT, current: int | None):
 
 
 def wire(api: MemGPT, tab: ContextTab, agent_id: gr.State) -> None:
-    agent_id.change(lambda c: measure(api, c), [agent_id], [tab.bar, tab.table])
-    tab.refresh.click(lambda c: measure(api, c), [agent_id], [tab.bar, tab.table])
+    agent_id.change(guarded(lambda c: measure(api, c)), [agent_id], [tab.bar, tab.table])
+    tab.refresh.click(guarded(lambda c: measure(api, c)), [agent_id], [tab.bar, tab.table])
 
+    @guarded
     def raw_prompt(current):
         return gr.Textbox(value=raw_text(load_agent(api, current).context()), visible=True)
 

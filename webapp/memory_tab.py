@@ -9,7 +9,7 @@ import gradio as gr
 
 from engine.api import MemGPT
 from engine.errors import MemGPTError
-from webapp.common import need_agent
+from webapp.common import guarded, need_agent
 
 HISTORY_COLUMNS = ["edit", "when (UTC)", "block", "who", "cause", "chars before → after"]
 
@@ -64,6 +64,7 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
                 box.change(lambda text, limit=block.limit: counter(text, limit), [box], [count], queue=False,
                           show_progress="hidden")
 
+                @guarded
                 def on_save(text, shown, current, label=block.label, limit=block.limit):
                     try:
                         saved = api.update_core_memory(need_agent(current), label, text, cause="edited in the UI",
@@ -104,9 +105,10 @@ def summary(api: MemGPT, current: int | None):
 
 def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
     refresh_outputs = [tab.counts, tab.history]
-    agent_id.change(lambda current: summary(api, current), [agent_id], refresh_outputs)
-    tab.refresh.click(lambda current: summary(api, current), [agent_id], refresh_outputs)
+    agent_id.change(guarded(lambda current: summary(api, current)), [agent_id], refresh_outputs)
+    tab.refresh.click(guarded(lambda current: summary(api, current)), [agent_id], refresh_outputs)
 
+    @guarded
     def show_diff(edit_number, current):
         if not edit_number:
             return ""
@@ -126,6 +128,7 @@ def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
 
     tab.history.select(on_select, [agent_id], [tab.edit_id])
 
+    @guarded
     def on_revert(edit_number, current, version):
         if not edit_number:
             raise gr.Error("Pick an edit to revert (click its row or type its number).")
@@ -143,6 +146,7 @@ def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
 
     tab.template_kind.change(on_kind, [tab.template_kind], [tab.template, tab.template_block])
 
+    @guarded
     def on_apply(kind, name, label, current, version):
         if not name:
             raise gr.Error("Pick a template.")

@@ -37,8 +37,12 @@ def handler_with_input(cfg: dict[str, Any], input_id: int) -> tuple[int, list[in
 
 def call(base: str, fn_index: int, data: list[Any], *, session_hash: str | None = None,
          timeout: float = 60) -> dict[str, Any]:
-    """Run one event; returns Gradio's `process_completed` message (`success`, `output`)."""
+    """Run one event; returns Gradio's `process_completed` message (`success`, `output`) plus `logs`.
+
+    `logs` holds the texts of the toasts (gr.Warning/gr.Info) the handler sent on the way.
+    """
     session = session_hash or uuid.uuid4().hex[:12]
+    logs: list[str] = []
     joined = httpx.post(f"{base}gradio_api/queue/join", timeout=30, json={
         "data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None})
     joined.raise_for_status()
@@ -48,6 +52,15 @@ def call(base: str, fn_index: int, data: list[Any], *, session_hash: str | None 
             if not line.startswith("data:"):
                 continue
             message = json.loads(line[5:])
+            if message.get("msg") == "log":
+                logs.append(str(message.get("log")))
             if message.get("msg") == "process_completed":
-                return message
+                return {**message, "logs": logs}
     raise AssertionError("the event never completed")
+
+
+def refusal(reply: dict[str, Any]) -> str:
+    """What refused the call: a failed event's error, or the warnings the app shows refusals as ("" if none)."""
+    if reply.get("success") is False:
+        return str(reply.get("output"))
+    return " ".join(reply.get("logs", []))

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.ui.conftest import SCREENSHOTS
-
-
-def tool_call(name, arguments, call_id):
-    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
-
-
-def create_agent(page: Page, name: str) -> None:
-    page.get_by_label("Name", exact=True).fill(name)
-    page.get_by_role("button", name="Create agent").click()
-    expect(page.get_by_text(re.compile(rf"{name} · model gpt-test"))).to_be_visible()
-
-
-def open_tab(page: Page, name: str) -> None:
-    page.get_by_role("tab", name=name).click()
+from tests.ui.helpers import create_agent, open_tab, tool_call
 
 
 @pytest.mark.both_stores

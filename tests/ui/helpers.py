@@ -1,0 +1,32 @@
+"""What the UI tests do over and over: scripted tool calls, creating an agent, opening a tab, Gradio's badge."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from playwright.sync_api import Locator, Page, expect
+
+
+def tool_call(name, arguments, call_id):
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": json.dumps(arguments)}}
+
+
+def say(text: str, call_id: str = "s0", thought: str = "Reply.") -> dict:
+    """A scripted reply that sends `text` to the user."""
+    return {"content": thought, "tool_calls": [tool_call("send_message", {"message": text}, call_id)]}
+
+
+def create_agent(page: Page, name: str) -> None:
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_text(re.compile(rf"{name} · model gpt-test"))).to_be_visible()
+
+
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def error_badges(page: Page) -> Locator:
+    """Gradio's red "Error" label over the outputs of a handler that raised (the toast's title is not one)."""
+    return page.locator("span.error:not(.toast-title)")
