@@ -9,6 +9,7 @@ from engine.runtime import Runtime
 from webapp import archival_tab, chat_tab, config_tab, context_tab, memory_tab
 from webapp.common import guarded
 from webapp.exposure import Exposure
+from webapp.viewing import Viewing
 
 TITLE = "MemGPT"
 
@@ -39,7 +40,9 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
                 guarded(lambda c: context_tab.measure(api, c)), [agent_id], [context.bar, context.table]).then(
                 lambda v: v + 1, [memory.version], [memory.version])
 
-        chat_tab.wire(api, chat, agent_id, after_agent_event)
+        viewing = Viewing()
+        chat_tab.wire(api, chat, agent_id, after_agent_event, viewing)
+        demo.unload(viewing.forget)
         memory_tab.wire(api, memory, agent_id)
         archival_tab.wire(api, archival, agent_id, exposure)
         context_tab.wire(api, context, agent_id)

@@ -13,6 +13,7 @@ from engine.errors import MemGPTError
 from engine.events import Event
 from webapp.common import describe_models, guarded, load_agent, row
 from webapp.render import apply_event, status_line, stored_to_messages
+from webapp.viewing import Viewing
 
 PROVIDERS = ["local", *[t for t in config_mod.ENDPOINT_TYPES if t != "local"]]
 EMBEDDERS = ["local", "openai", "azure", "openai-compatible"]
@@ -76,7 +77,7 @@ def build(api: MemGPT) -> ChatTab:
             embed_dim = gr.Number(value=settings.embedding.dim, precision=0, label="Dimension")
             embed_endpoint = gr.Textbox(value=settings.embedding.endpoint or "", label="Embedding base URL")
         create = gr.Button("Create agent", variant="primary")
-    chatbot = gr.Chatbot(label="Conversation", height=520, buttons=["copy"], feedback_options=None)
+    chatbot = gr.Chatbot(label="Conversation", elem_id="chatbot", height=520, buttons=["copy"], feedback_options=None)
     with gr.Row():
         message = gr.Textbox(label="Message", placeholder="Say something…", scale=5, lines=1)
         send = gr.Button("Send", variant="primary", scale=1)
@@ -119,17 +120,23 @@ def _history(api: MemGPT, agent_id: int) -> list[dict]:
     return stored_to_messages(api.messages(agent_id))
 
 
-def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
-    """`agent_changed(event)` chains the other tabs' refreshes after the agent changes."""
+def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: Viewing) -> None:
+    """`agent_changed(event)` chains the other tabs' refreshes after the agent changes.
+
+    `viewing` records which agent each browser tab shows, so that a reply still
+    streaming for the agent picked before stops drawing into the conversation.
+    """
 
     @guarded
-    def on_pick(name):
+    def on_pick(name, request: gr.Request):
         if not name:
+            viewing.show(request, None)
             return None, [], "Pick an agent, or create one below.", ""
         try:
             picked = api.get_agent(name)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
+        viewing.show(request, picked.id)  # first: from here on, other agents' streams stop drawing
         load_agent(api, picked.id)  # writes the boot messages of a new agent
         return picked.id, _history(api, picked.id), describe_models(picked), _totals(api, picked.id)
 
@@ -177,19 +184,28 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
 
     tab.embedder.change(embedder_defaults, [tab.embedder], [tab.embed_model, tab.embed_dim])
 
-    def stream(events, history, current):
-        """Render a stream of events; yields (chatbot, status)."""
+    def stream(events, history, current, request):
+        """Render a stream of events: yields (event, (chatbot, status)), the view None once another agent is shown.
+
+        The events are consumed to the end either way: the turn finishes and is stored.
+        """
         notes: list[str] = []
         for event in events:
             history = apply_event(history, event)
             line = status_line(event)
             if line:
                 notes = [line]
-            yield history, " · ".join(notes)
-        yield history, " · ".join(notes + [_totals(api, current)])
+            yield event, ((history, " · ".join(notes)) if viewing.shows(request, current) else None)
+        if viewing.shows(request, current):
+            yield None, (history, " · ".join(notes + [_totals(api, current)]))
+
+    def views(rendered):
+        """Only the updates meant for the agent still shown; (chatbot, status)."""
+        for _, view in rendered:
+            yield view if view is not None else (gr.skip(), gr.skip())
 
     @guarded
-    def on_send(text, history, current):
+    def on_send(text, history, current, request: gr.Request):
         agent = load_agent(api, current)
         if not text or not text.strip():
             yield history, "Type a message first.", text
@@ -200,7 +216,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
             yield history, "This agent is answering another message (another tab?); send again once it has.", text
             return
         cleared = False
-        for chat, note in stream(agent.step(text), history or [], current):
+        for chat, note in views(stream(agent.step(text), history or [], current, request)):
             # Clear the box once; later updates leave it alone so the next message can be typed.
             yield chat, note, (gr.skip() if cleared else "")
             cleared = True
@@ -212,7 +228,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
 
     def operation(name):
         @guarded
-        def run(history, current):
+        def run(history, current, request: gr.Request):
             agent = load_agent(api, current)
             try:
                 events = {"retry": agent.retry, "heartbeat": agent.heartbeat, "summarize": agent.summarize_now,
@@ -222,7 +238,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed) -> None:
                     first = next(events, None)
                     history = _history(api, current)[:-1] if first is not None else history
                     events = _chain([first] if first is not None else [], events)
-                yield from stream(events, history or [], current)
+                yield from views(stream(events, history or [], current, request))
             except MemGPTError as e:
                 raise gr.Error(str(e)) from e
 

@@ -18,6 +18,9 @@ from webapp.login import LoginGuard
 SHARE_HOST = ("api.gradio.app", 443)
 
 
+# Events of one listener that may run at once (all sessions): a turn holds one for its whole length.
+QUEUE_CONCURRENCY = 8
+
 def parse_auth(value: str | None) -> tuple[str, str] | None:
     if not value:
         return None
@@ -63,7 +66,7 @@ def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None
             "A public link needs Gradio's share server on the internet, which this machine cannot reach. "
             "Run without --share, or bind to your network with --host 0.0.0.0 and --auth."
         )
-    demo.queue(default_concurrency_limit=8)
+    demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY)
     guard = LoginGuard(*credentials) if credentials else None  # one count of failures for the page and the socket
     # blocked_paths: Gradio's /file= route must never serve the data home, whatever else it allows.
     demo.launch(server_name=host, server_port=port, share=share, auth=guard.check if guard else None,

@@ -68,6 +68,7 @@ def served(tmp_path, monkeypatch, fake_openai, database_url):
         pytest.fail("Chromium is not installed (apt-get install chromium); the UI tests need it.")
     from engine.runtime import open_runtime
     from webapp.app import build_demo
+    from webapp.serve import QUEUE_CONCURRENCY
 
     home = tmp_path / "home"
     home.mkdir()
@@ -84,7 +85,7 @@ def served(tmp_path, monkeypatch, fake_openai, database_url):
     environ = dict(os.environ)
     runtime = open_runtime(home)
     demo = build_demo(runtime)
-    demo.queue()
+    demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY)  # as served: two turns can run at once
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:

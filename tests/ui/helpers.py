@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 from playwright.sync_api import Locator, Page, expect
 
@@ -30,3 +31,11 @@ def open_tab(page: Page, name: str) -> None:
 def error_badges(page: Page) -> Locator:
     """Gradio's red "Error" label over the outputs of a handler that raised (the toast's title is not one)."""
     return page.locator("span.error:not(.toast-title)")
+
+
+def wait_until(check, timeout: float = 30.0) -> None:
+    """Poll server-side state (not the clock) until `check()` holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out waiting for the server"
+        time.sleep(0.05)

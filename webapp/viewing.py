@@ -1,0 +1,46 @@
+"""Which agent each browser tab shows, so a reply streaming for another agent stops drawing there.
+
+A Gradio handler reads its inputs once, when it starts, and a turn streams for many
+seconds. If the person picks another agent meanwhile, the stream must not paint the
+old agent's conversation under the new agent's name (and the next message must not
+be sent from inside it). The Chat tab records each pick per Gradio session (one per
+browser tab) and a stream asks before every update. The turn itself runs to its end:
+what the old agent said is stored and shown when that agent is picked again.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import gradio as gr
+
+
+class Viewing:
+    def __init__(self) -> None:
+        self._shown: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+
+    def show(self, request: gr.Request | None, agent_id: int | None) -> None:
+        """The session's tab now shows `agent_id` (None: no agent)."""
+        key = _session(request)
+        if key is not None:
+            with self._lock:
+                self._shown[key] = agent_id
+
+    def shows(self, request: gr.Request | None, agent_id: int | None) -> bool:
+        """Whether the session's tab still shows `agent_id` (a session never seen shows what it asked for)."""
+        key = _session(request)
+        if key is None:
+            return True
+        with self._lock:
+            return self._shown.get(key, agent_id) == agent_id
+
+    def forget(self, request: gr.Request) -> None:
+        """The tab was closed or reloaded (Blocks.unload)."""
+        key = _session(request)
+        with self._lock:
+            self._shown.pop(key or "", None)
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None) if request is not None else None
