@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):
     # Lazily, so `import engine.store` (or any submodule) does not load the whole engine.
-    if name in ("MemGPT", "AgentInfo", "SourceInfo"):
+    if name in ("MemGPT", "AgentInfo", "SourceInfo", "ArchivalItem"):
         from engine import api
 
         return getattr(api, name)

@@ -20,6 +20,7 @@ the store: faces -> api -> engine internals -> store.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import os
 import shlex
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +35,7 @@ from engine.embeddings import Embedder, make_embedder
 from engine.errors import ConfigError, MemGPTError, NotFound
 from engine.events import Event
 from engine.loaders import LoadReport, ingest, read_directory, read_file, read_webpages
-from engine.memory import ArchivalMemory, CoreMemory, RecallMemory, SearchResults
+from engine.memory import PAGE_SIZE, ArchivalMemory, CoreMemory, RecallMemory, SearchResults, parse_date
 from engine.presets import Preset, PresetLibrary
 from engine.runtime import Runtime, open_runtime
 from engine.store import agents as agents_store
@@ -47,9 +48,47 @@ from engine.transfer import ImportResult, export_agent, import_agent
 
 AgentRef = str | int
 Progress = Callable[[int, int | None, str], None]  # (done, total if known, what)
+DateLike = dt.date | str | None  # a date, or YYYY-MM-DD
+DateTimeLike = dt.datetime | dt.date | str | None  # naive datetimes are taken as UTC
 
-__all__ = ["MemGPT", "AgentInfo", "SourceInfo", "Block", "Edit", "Message", "SearchResults", "LoadReport",
-           "ImportResult", "Context"]
+__all__ = ["MemGPT", "AgentInfo", "SourceInfo", "ArchivalItem", "Block", "Edit", "Message", "SearchResults",
+           "LoadReport", "ImportResult", "Context"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchivalItem:
+    """One text for `MemGPT.insert_archival`, with when it was said or written and what to keep with it."""
+
+    text: str
+    at: DateTimeLike = None
+    metadata: dict[str, Any] | None = None
+
+
+def _date(value: DateLike, field: str) -> dt.date | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return parse_date(value, field)
+
+
+def _timestamp(value: DateTimeLike) -> str | None:
+    """A time as the store writes them (ISO 8601, UTC, milliseconds), or None for "now"."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(f"{text[:40]!r} is not an ISO 8601 time, for example 2024-03-09T14:30:00Z.") from None
+    if not isinstance(value, dt.datetime):
+        value = dt.datetime(value.year, value.month, value.day)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC).isoformat(timespec="milliseconds")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,26 +326,32 @@ class MemGPT:
         return ArchivalMemory(self.runtime.store, row.id, embedder)
 
     def search_archival(self, agent: AgentRef, query: str, *, page: int = 0, mode: str = "hybrid",
-                        k: int | None = None) -> SearchResults:
-        """Passages of the agent and its attached sources; `mode` is "hybrid" or "vector".
+                        k: int | None = None, start: DateLike = None, end: DateLike = None) -> SearchResults:
+        """Passages of the agent and its attached sources; `mode` is "hybrid", "vector" or "keyword".
 
-        One page (as the agent sees it) by default; with `k`, the best `k` from `page` on.
+        `k` results a page (default 5, as the agent sees them; at most 100), page `page`
+        counted from 0; `start`/`end` (dates or YYYY-MM-DD, inclusive) keep passages
+        said or stored in that range.
+        """
+        return self._archival(agent).search(query, page, mode=mode, k=k or PAGE_SIZE,
+                                            start=_date(start, "start"), end=_date(end, "end"))
+
+    def insert_archival(self, agent: AgentRef, text: str | Iterable[str | ArchivalItem], *,
+                        at: DateTimeLike = None) -> list[int]:
+        """Chunk, embed and store text in the agent's archival memory; the new passage ids.
+
+        `text` is one text or many (strings or `ArchivalItem`s with their own time and
+        metadata), embedded in batches and stored in one transaction. `at` is when a
+        plain text was said or written (default now); time-filtered searches use it.
         """
         archival = self._archival(agent)
-        found = archival.search(query, page, mode=mode)
-        if k is None:
-            return found
-        hits = list(found.hits)
-        while len(hits) < k and found.page < found.last:
-            found = archival.search(query, found.page + 1, mode=mode)
-            hits.extend(found.hits)
-        return SearchResults(hits[:k], found.total, page, found.last)
-
-    def insert_archival(self, agent: AgentRef, text: str) -> list[int]:
-        """Chunk, embed and store `text` in the agent's archival memory; the new passage ids."""
-        archival = self._archival(agent)
+        texts = [text] if isinstance(text, str) else list(text)
+        items = [
+            (t.text, t.metadata, _timestamp(t.at)) if isinstance(t, ArchivalItem) else (t, None, _timestamp(at))
+            for t in texts
+        ]
         with self.runtime.store.hold_agent(archival.agent_id):
-            return archival.insert(text)
+            return archival.insert_many(items)
 
     def delete_archival(self, agent: AgentRef, passage_id: int) -> None:
         """Delete one of the agent's own passages (a source's passages belong to the source)."""

@@ -16,6 +16,7 @@ import datetime as dt
 import math
 import re
 
+from engine import retrieval
 from engine.chunking import chunk_text
 from engine.embeddings import Embedder
 from engine.errors import EditConflict, EmbeddingMismatch, InvalidName, MemoryLimitExceeded, NotFound, ToolError
@@ -24,6 +25,7 @@ from engine.store import agents as agents_store
 from engine.store import blocks as blocks_store
 from engine.store import messages as messages_store
 from engine.store import passages as passages_store
+from engine.timehints import time_hints
 
 PAGE_SIZE = 5
 DEFAULT_BLOCK_LIMIT = 2000
@@ -31,6 +33,7 @@ RESULT_TEXT_CHARS = 500  # one search hit shown to the model; the full text stay
 HYBRID_POOL = 50  # nearest vectors and best keyword matches fused per archival search
 VECTOR_BUCKET = 10  # vector-only searches ask for neighbours in buckets of two pages
 HYBRID_OVERSAMPLE = 2  # fusion tolerates a rougher vector pool than a vector-only ranking
+MAX_RESULTS = 100  # results a caller may ask for at once (k)
 NO_RESULTS = "No results found."
 DATE_FORMAT_HELP = "Dates must be written YYYY-MM-DD, for example 2024-03-09."
 
@@ -47,24 +50,40 @@ def _check_page(page: int | None) -> int:
     return page
 
 
-def _page_bounds(page: int | None, total: int) -> tuple[int, int]:
-    """(page, last page) with pages counted from 0; a page past the end is a model error."""
+def _check_k(k: int | None) -> int:
+    k = PAGE_SIZE if k is None else k
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_RESULTS:
+        raise ToolError(f"k (results a page) must be a whole number from 1 to {MAX_RESULTS}.")
+    return k
+
+
+def _page_bounds(page: int | None, total: int, size: int = PAGE_SIZE) -> tuple[int, int]:
+    """(page, last page) with pages of `size` counted from 0; a page past the end is a model error."""
     page = _check_page(page)
-    last = max(0, math.ceil(total / PAGE_SIZE) - 1)
+    last = max(0, math.ceil(total / size) - 1)
     if total and page > last:
         raise ToolError(f"There are only {last + 1} pages of results (0 to {last}); page {page} does not exist.")
     return page, last
 
 
-def format_page(lines: list[str], total: int, page: int, last: int) -> str:
+def format_page(lines: list[str], total: int, page: int, last: int, size: int = PAGE_SIZE) -> str:
     if not total:
         return NO_RESULTS
-    body = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, page * PAGE_SIZE + 1))
+    body = "\n".join(f"{i}. {line}" for i, line in enumerate(lines, page * size + 1))
     return f"Showing {len(lines)} of {total} results (page {page}/{last}):\n{body}"
 
 
 def _when(timestamp: str) -> str:
     return timestamp[:16].replace("T", " ") + " UTC"
+
+
+def _range(start: dt.date | None, end: dt.date | None) -> tuple[str | None, str | None]:
+    """Inclusive dates as the [since, until) strings stored times compare against."""
+    if start is not None and end is not None and end < start:
+        raise ToolError(f"end_date {end} is before start_date {start}.")
+    since = start.isoformat() if start is not None else None
+    until = (end + dt.timedelta(days=1)).isoformat() if end is not None else None
+    return since, until
 
 
 # --- core memory -------------------------------------------------------------------------
@@ -253,13 +272,14 @@ class SearchResults:
     total: int
     page: int
     last: int
+    size: int = PAGE_SIZE
 
     def format(self) -> str:
         lines = []
         for hit in self.hits:
             where = f" (from {hit.passage.source_name})" if hit.passage.source_name else ""
-            lines.append(f"[#{hit.passage.id}{where}] {_clip(hit.passage.text)}")
-        return format_page(lines, self.total, self.page, self.last)
+            lines.append(f"[#{hit.passage.id} {hit.passage.created_at[:10]}{where}] {_clip(hit.passage.text)}")
+        return format_page(lines, self.total, self.page, self.last, self.size)
 
 
 class ArchivalMemory:
@@ -280,15 +300,26 @@ class ArchivalMemory:
     def count(self) -> int:
         return passages_store.count_for_agent(self._store, self.agent_id)
 
-    def insert(self, content: str, metadata: dict | None = None) -> list[int]:
-        """Chunk `content` (about 300 tokens a chunk), embed and store it; return the new ids."""
-        if not isinstance(content, str) or not content.strip():
-            raise ToolError("content is empty; there is nothing to store.")
-        chunks = chunk_text(content)
-        vectors = self._embedder.embed(chunks)
+    def insert(self, content: str, metadata: dict | None = None, *, at: str | None = None) -> list[int]:
+        """Chunk `content` (about 300 tokens a chunk), embed and store it; return the new ids.
+
+        `at`: when it was said or written (ISO 8601 UTC), default now; time filters use it.
+        """
+        return self.insert_many([(content, metadata, at)])
+
+    def insert_many(self, items: list[tuple[str, dict | None, str | None]]) -> list[int]:
+        """Store several (content, metadata, at) texts in one embedding batch and one transaction."""
+        chunks: list[tuple[str, dict, str | None]] = []
+        for content, metadata, at in items:
+            if not isinstance(content, str) or not content.strip():
+                raise ToolError("content is empty; there is nothing to store.")
+            chunks.extend((chunk, metadata or {}, at) for chunk in chunk_text(content))
+        if not chunks:
+            return []
+        vectors = self._embedder.embed([c[0] for c in chunks])
         return passages_store.insert_many(
             self._store,
-            [(chunk, vector, metadata or {}) for chunk, vector in zip(chunks, vectors)],
+            [(text, vector, meta, at) for (text, meta, at), vector in zip(chunks, vectors)],
             embedding_model=self._embedder.name,
             embedding_dim=self._embedder.dimension,
             agent_id=self.agent_id,
@@ -297,61 +328,100 @@ class ArchivalMemory:
     def _embed_query(self, query: str):
         return self._embedder.embed([query])[0]
 
-    def search(self, query: str, page: int | None = 0, mode: str = "hybrid") -> SearchResults:
-        """Passages for `query`, PAGE_SIZE a page.
+    def search(self, query: str, page: int | None = 0, mode: str = "hybrid", *, k: int = PAGE_SIZE,
+               start: dt.date | None = None, end: dt.date | None = None) -> SearchResults:
+        """Passages for `query`, `k` a page (PAGE_SIZE by default, what the agent sees).
 
-        hybrid: the HYBRID_POOL nearest vectors and HYBRID_POOL best BM25 matches,
-        fused by reciprocal rank; total is the size of that fused pool.
-        vector: every visible passage ranked by cosine distance; total is their count.
+        hybrid: the nearest vectors and the best BM25 matches of the query's content
+        words, HYBRID_POOL (or enough for the page) of each, ranked by engine/retrieval.py;
+        total is the size of that ranked pool.
+        vector: passages ranked by cosine distance; total is how many there are.
+        keyword: passages holding any content word, by BM25; total is how many hold one.
+        `start`/`end` (dates, inclusive) keep passages said or stored in that range.
         An empty query lists passages in the order they were stored.
         """
+        k = _check_k(k)
+        page = _check_page(page)
         query = query if isinstance(query, str) else ""
+        since, until = _range(start, end)
         store = self._store
         if not query.strip():
-            total = self.count()
-            page, last = _page_bounds(page, total)
-            listed = passages_store.list_for_agent(store, self.agent_id, page * PAGE_SIZE, PAGE_SIZE)
-            return SearchResults([passages_store.Hit(p, 0.0) for p in listed], total, page, last)
-        owners = passages_store.owners_for_agent(store, self.agent_id)
+            total = self.count() if (since is None and until is None) else passages_store.count_in_range(
+                store, self.agent_id, since, until)
+            page, last = _page_bounds(page, total, k)
+            listed = passages_store.list_for_agent(store, self.agent_id, page * k, k, since=since, until=until)
+            return SearchResults([passages_store.Hit(p, 0.0) for p in listed], total, page, last, k)
+        need = (page + 1) * k
+        if mode == "keyword":
+            words = retrieval.keyword_terms(query)
+            total = passages_store.keyword_count(store, self.agent_id, words, since=since, until=until)
+            page, last = _page_bounds(page, total, k)
+            ids = passages_store.keyword_search(store, self.agent_id, query, need, words=words, any_word=True,
+                                                since=since, until=until)[page * k :]
+            fetched = passages_store.fetch(store, ids)
+            hits = [passages_store.Hit(fetched[pid], 0.0, keyword_rank=rank)
+                    for rank, pid in enumerate(ids, page * k + 1) if pid in fetched]
+            return SearchResults(hits, total, page, last, k)
         if mode == "vector":
-            total = self.count()
-            page, last = _page_bounds(page, total)
-            need = (page + 1) * PAGE_SIZE
+            total = self.count() if (since is None and until is None) else passages_store.count_in_range(
+                store, self.agent_id, since, until)
+            page, last = _page_bounds(page, total, k)
             # Ask for whole buckets of neighbours, so consecutive pages come from the same
             # KNN call size and passages at equal distance cannot shift between pages.
             bucket = math.ceil(need / VECTOR_BUCKET) * VECTOR_BUCKET
-            found = passages_store.vector_search(store, self.dimension, owners, self._embed_query(query), bucket)
-            window = found[page * PAGE_SIZE : need]
+            window = self._nearest(query, bucket, since, until)[page * k : need]
             fetched = passages_store.fetch(store, [pid for pid, _ in window])
             hits = [
                 passages_store.Hit(fetched[pid], passages_store.similarity(d), vector_rank=rank, distance=d)
-                for rank, (pid, d) in enumerate(window, page * PAGE_SIZE + 1)
+                for rank, (pid, d) in enumerate(window, page * k + 1)
                 if pid in fetched
             ]
-            return SearchResults(hits, total, page, last)
+            return SearchResults(hits, total, page, last, k)
         if mode != "hybrid":
             raise ValueError(f"unknown search mode {mode!r}")
-        nearest = passages_store.vector_search(
-            store, self.dimension, owners, self._embed_query(query), HYBRID_POOL, oversample=HYBRID_OVERSAMPLE
+        pool = max(HYBRID_POOL, math.ceil(need / HYBRID_POOL) * HYBRID_POOL)
+        nearest = self._nearest(query, pool, since, until, oversample=HYBRID_OVERSAMPLE)
+        keyword = passages_store.keyword_scored(store, self.agent_id, query, pool, any_word=True,
+                                                words=retrieval.keyword_terms(query), since=since, until=until)
+        fetched = passages_store.fetch(store, [pid for pid, _ in nearest] + [pid for pid, _ in keyword])
+        similar = sorted(
+            ((pid, passages_store.similarity(d) - retrieval.short_penalty(fetched[pid].text))
+             for pid, d in nearest if pid in fetched),
+            key=lambda item: (-item[1], item[0]),
         )
-        keyword = passages_store.keyword_search(store, self.agent_id, query, HYBRID_POOL)
-        fused = passages_store.fuse([pid for pid, _ in nearest], keyword)
-        distances = dict(nearest)
-        total = len(fused)
-        page, last = _page_bounds(page, total)
-        fused_window = fused[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-        fetched = passages_store.fetch(store, [item[0] for item in fused_window])
+        found = retrieval.fuse(similar, [(pid, s) for pid, s in keyword if pid in fetched],
+                               keyword_complete=len(keyword) < pool)
+        found = retrieval.spread_to_neighbours(found, passages_store.neighbours(store, list(found)))
+        fetched.update(passages_store.fetch(store, [pid for pid in found if pid not in fetched]))
+        retrieval.boost_times(found, time_hints(query), {pid: p.created_at for pid, p in fetched.items()})
+        ranked = [c for c in retrieval.ranked(found) if _in_range(fetched.get(c.id), since, until)]
+        total = len(ranked)
+        page, last = _page_bounds(page, total, k)
         hits = [
-            passages_store.Hit(fetched[pid], score, vrank, krank, distances.get(pid))
-            for pid, score, vrank, krank in fused_window
-            if pid in fetched
+            passages_store.Hit(fetched[c.id], c.score, c.vector_rank, c.keyword_rank, c.distance)
+            for c in ranked[page * k : need]
         ]
-        return SearchResults(hits, total, page, last)
+        return SearchResults(hits, total, page, last, k)
+
+    def _nearest(self, query: str, k: int, since: str | None, until: str | None,
+                 oversample: int = passages_store.OVERSAMPLE) -> list[tuple[int, float]]:
+        vector = self._embed_query(query)
+        if (since is None and until is None):
+            owners = passages_store.owners_for_agent(self._store, self.agent_id)
+            return passages_store.vector_search(self._store, self.dimension, owners, vector, k, oversample=oversample)
+        return passages_store.vector_search_in_range(self._store, self.agent_id, vector, k, since, until)
 
     def delete(self, passage_id: int) -> None:
         passages_store.delete(self._store, passage_id, agent_id=self.agent_id)
 
     def list(self, offset: int = 0, limit: int = 50) -> list[passages_store.Passage]:
         return passages_store.list_for_agent(self._store, self.agent_id, offset, limit)
+
+
+def _in_range(passage: passages_store.Passage | None, since: str | None, until: str | None) -> bool:
+    """Whether a passage exists and was created in [since, until) (a neighbour may lie outside it)."""
+    if passage is None:
+        return False
+    return (since is None or passage.created_at >= since) and (until is None or passage.created_at < until)
 
 

@@ -44,9 +44,9 @@ EXACT_LIMIT = 2_000
 OVERSAMPLE = 4
 MIN_CANDIDATES = 200  # fewer bit-vector candidates lost ~40% of the true top 5 at 100k (docs/benchmarks.md)
 MAX_K = 4096  # sqlite-vec's own ceiling on k
-RRF_K = 60  # the usual reciprocal-rank-fusion constant; damps the weight of the very top ranks
 LANCE_SLACK = 8  # extra LanceDB neighbours per search, standing in for vectors of deleted passages
 SYNC_BATCH = 1000
+RANGE_BLOCK = 4096  # float blobs scored per numpy block in a time-filtered vector search
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,17 @@ def owner_key(*, agent_id: int | None = None, source_id: int | None = None) -> s
 
 def insert_many(
     store: Store,
-    items: list[tuple[str, Any, dict[str, Any]]],
+    items: list[tuple],
     *,
     embedding_model: str,
     embedding_dim: int,
     agent_id: int | None = None,
     source_id: int | None = None,
 ) -> list[int]:
-    """Store (text, vector, metadata) items for one owner in one transaction; return the new ids.
+    """Store (text, vector, metadata[, created_at]) items for one owner in one transaction; return the new ids.
+
+    `created_at` (ISO 8601 UTC, as `db.now()` writes it) is when the text was said or
+    written, for time-filtered searches; it defaults to now.
 
     A data source holds each text once (a UNIQUE index on source and content
     hash): an item whose text the source already has is skipped, so its id is
@@ -154,18 +157,21 @@ def insert_many(
         return []
     ensure_vec_table(store, embedding_dim)
     owner = owner_key(agent_id=agent_id, source_id=source_id)
-    packed = [(text, _pack(vector, embedding_dim), json.dumps(meta or {})) for text, vector, meta in items]
     stamp = now()
+    packed = [
+        (item[0], _pack(item[1], embedding_dim), json.dumps(item[2] or {}), (item[3] if len(item) > 3 else None) or stamp)
+        for item in items
+    ]
     ids: list[int] = []
     stored: list[tuple[int, bytes]] = []
     with store.atomic() as db:
-        for text, blob, meta in packed:
+        for text, blob, meta, created in packed:
             # DO NOTHING only for uniqueness conflicts: a CHECK or NOT NULL failure still raises.
             cursor = db.execute(
                 "INSERT INTO passages (agent_id, source_id, text, metadata, content_hash, "
                 "embedding_model, embedding_dim, embedding, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
-                (agent_id, source_id, text, meta, content_hash(text), embedding_model, embedding_dim, blob, stamp),
+                (agent_id, source_id, text, meta, content_hash(text), embedding_model, embedding_dim, blob, created),
             )
             if cursor.rowcount == 1 and cursor.lastrowid is not None:
                 ids.append(cursor.lastrowid)
@@ -341,11 +347,13 @@ def get(store: Store, passage_id: int) -> Passage:
     return found
 
 
-def list_for_agent(store: Store, agent_id: int, offset: int, limit: int) -> list[Passage]:
-    """The agent's visible passages in insertion order."""
+def list_for_agent(store: Store, agent_id: int, offset: int, limit: int, *, since: str | None = None,
+                   until: str | None = None) -> list[Passage]:
+    """The agent's visible passages in insertion order (created in [since, until) when given)."""
+    where, params = _time_clause(since, until)
     rows = store.db.execute(
-        f"{_PASSAGE_SELECT} WHERE {_VISIBLE} ORDER BY p.id LIMIT :limit OFFSET :offset",
-        {"agent": agent_id, "limit": limit, "offset": offset},
+        f"{_PASSAGE_SELECT} WHERE {_VISIBLE}{where} ORDER BY p.id LIMIT :limit OFFSET :offset",
+        {"agent": agent_id, "limit": limit, "offset": offset, **params},
     ).fetchall()
     return [_passage(r) for r in rows]
 
@@ -448,46 +456,131 @@ def _rescore(db, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:
     marks = ",".join("?" * len(ids))
     rows = db.execute(f"SELECT id, embedding FROM passages WHERE id IN ({marks})", ids).fetchall()
     matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+    return [(r[0], float(d)) for r, d in zip(rows, _distances(matrix, query))]
+
+
+def _distances(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Cosine distances of the rows of `matrix` to `query` (a zero vector is at distance 1)."""
     norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
     norms[norms == 0] = 1.0
-    distances = 1.0 - (matrix @ query) / norms
-    return [(r[0], float(d)) for r, d in zip(rows, distances)]
+    return 1.0 - (matrix @ query) / norms
 
 
-def keyword_search(store: Store, agent_id: int, query: str, limit: int) -> list[int]:
+def _time_clause(since: str | None, until: str | None) -> tuple[str, dict[str, str]]:
+    """An extra WHERE condition on `p.created_at` (since <= created_at < until) and its parameters."""
+    clause, params = "", {}
+    if since is not None:
+        clause, params["since"] = clause + " AND p.created_at >= :since", since
+    if until is not None:
+        clause, params["until"] = clause + " AND p.created_at < :until", until
+    return clause, params
+
+
+def keyword_search(store: Store, agent_id: int, query: str, limit: int, *, words: list[str] | None = None,
+                   any_word: bool = False, since: str | None = None, until: str | None = None) -> list[int]:
     """Ids of the agent's visible passages matching `query` best first (BM25).
 
     All words are required first; if nothing holds them all, any word counts.
+    `words` replaces the query's own words; `any_word` ranks every passage holding
+    any of them (plain BM25, the best matches first anyway); `since`/`until` keep
+    passages created in that range.
     """
-    words = fts.terms(query)
+    return [pid for pid, _ in keyword_scored(store, agent_id, query, limit, words=words, any_word=any_word,
+                                             since=since, until=until)]
+
+
+def keyword_scored(store: Store, agent_id: int, query: str, limit: int, *, words: list[str] | None = None,
+                   any_word: bool = False, since: str | None = None,
+                   until: str | None = None) -> list[tuple[int, float]]:
+    """`keyword_search` with each passage's score, higher is better (BM25 here, ts_rank_cd on PostgreSQL)."""
+    words = fts.terms(query) if words is None else words
     if not words or limit <= 0:
         return []
+    where, params = _time_clause(since, until)
     if store.dialect == "postgres":
-        return pg_search.keyword_passages(store, agent_id, words, limit, _VISIBLE)
-    for expression in (fts.match_all(words), fts.match_any(words)):
+        return pg_search.keyword_passages(store, agent_id, words, limit, _VISIBLE, any_word=any_word,
+                                          where=where, params=params)
+    expressions = (fts.match_any(words),) if any_word else (fts.match_all(words), fts.match_any(words))
+    for expression in expressions:
         rows = store.db.execute(
-            "SELECT p.id FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
-            f"WHERE passages_fts MATCH :q AND {_VISIBLE} ORDER BY passages_fts.rank, p.id LIMIT :limit",
-            {"q": expression, "agent": agent_id, "limit": limit},
+            "SELECT p.id, passages_fts.rank FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
+            f"WHERE passages_fts MATCH :q AND {_VISIBLE}{where} ORDER BY passages_fts.rank, p.id LIMIT :limit",
+            {"q": expression, "agent": agent_id, "limit": limit, **params},
         ).fetchall()
         if rows or len(words) == 1:
-            return [r[0] for r in rows]
+            return [(r[0], -float(r[1])) for r in rows]  # FTS5's rank is BM25 negated: lower is better
     return []
 
 
-def fuse(vector_ids: list[int], keyword_ids: list[int]) -> list[tuple[int, float, int | None, int | None]]:
-    """Reciprocal rank fusion: (id, score, vector rank, keyword rank), best first."""
-    ranks: dict[int, list[int | None]] = {}
-    for rank, pid in enumerate(vector_ids, 1):
-        ranks.setdefault(pid, [None, None])[0] = rank
-    for rank, pid in enumerate(keyword_ids, 1):
-        ranks.setdefault(pid, [None, None])[1] = rank
-    fused = [
-        (pid, sum(1.0 / (RRF_K + r) for r in pair if r is not None), pair[0], pair[1])
-        for pid, pair in ranks.items()
-    ]
-    fused.sort(key=lambda item: (-item[1], item[0]))
-    return fused
+def keyword_count(store: Store, agent_id: int, words: list[str], *, since: str | None = None,
+                  until: str | None = None) -> int:
+    """How many visible passages hold any of `words` (in the time range): a keyword search's total."""
+    if not words:
+        return 0
+    where, params = _time_clause(since, until)
+    if store.dialect == "postgres":
+        return pg_search.keyword_count(store, agent_id, words, _VISIBLE, where=where, params=params)
+    return store.db.execute(
+        "SELECT count(*) FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
+        f"WHERE passages_fts MATCH :q AND {_VISIBLE}{where}",
+        {"q": fts.match_any(words), "agent": agent_id, **params},
+    ).fetchone()[0]
+
+
+def count_in_range(store: Store, agent_id: int, since: str | None, until: str | None) -> int:
+    """Visible passages created in [since, until)."""
+    where, params = _time_clause(since, until)
+    return store.db.execute(
+        f"SELECT count(*) FROM passages p WHERE {_VISIBLE}{where}", {"agent": agent_id, **params}
+    ).fetchone()[0]
+
+
+def vector_search_in_range(store: Store, agent_id: int, query_vector, k: int, since: str | None,
+                           until: str | None) -> list[tuple[int, float]]:
+    """The k nearest visible passages created in [since, until), exact, as (id, cosine distance).
+
+    The vector indexes know nothing of time, so the range is read from `passages`
+    (indexed by owner and time) and its float blobs are scored in numpy, a block at
+    a time: exact, and as fast as the index for any range an agent asks about.
+    """
+    if k <= 0:
+        return []
+    where, params = _time_clause(since, until)
+    query = np.frombuffer(_pack(query_vector, len(query_vector)), dtype=np.float32)
+    best: list[tuple[int, float]] = []
+    cursor = store.db.execute(
+        f"SELECT p.id, p.embedding FROM passages p WHERE {_VISIBLE}{where} AND p.embedding_dim = :dim",
+        {"agent": agent_id, "dim": len(query), **params},
+    )
+    while rows := cursor.fetchmany(RANGE_BLOCK):
+        matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        best.extend(zip((r[0] for r in rows), _distances(matrix, query).tolist()))
+        best.sort(key=lambda item: (item[1], item[0]))
+        del best[k:]
+    return best
+
+
+def neighbours(store: Store, ids: list[int]) -> dict[int, tuple[int | None, int | None]]:
+    """For each passage id, (the passage stored right before it, right after it) by the same owner.
+
+    "Right before" is the id just below: a passage deleted in between makes none, which
+    is rare enough not to be worth a search for the next one down.
+    """
+    if not ids:
+        return {}
+    wanted = sorted({i + d for i in ids for d in (-1, 0, 1)})
+    owner: dict[int, tuple] = {}
+    for start in range(0, len(wanted), SYNC_BATCH):
+        chunk = wanted[start : start + SYNC_BATCH]
+        rows = store.db.execute(
+            f"SELECT id, agent_id, source_id FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk
+        ).fetchall()
+        owner.update((r[0], (r[1], r[2])) for r in rows)
+
+    def same(i: int, n: int) -> int | None:
+        return n if owner.get(n) == owner[i] else None
+
+    return {i: (same(i, i - 1), same(i, i + 1)) for i in ids if i in owner}
 
 
 def similarity(distance: float) -> float:

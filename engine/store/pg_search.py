@@ -80,18 +80,32 @@ def vector_search(store, table: str, owners: list[str], query: bytes, k: int, ca
     return found
 
 
-def keyword_passages(store, agent_id: int, words: list[str], limit: int, visible: str) -> list[int]:
-    """Ids of visible passages holding every word, best first; any word when none holds all."""
+def keyword_passages(store, agent_id: int, words: list[str], limit: int, visible: str, *, any_word: bool = False,
+                     where: str = "", params: dict | None = None) -> list[tuple[int, float]]:
+    """(id, ts_rank_cd) of visible passages holding every word, best first; any word when none holds all
+    (or `any_word`).
+
+    `where` is an extra condition on `p` with its named `params` (a time range).
+    """
     text = " ".join(words)
-    for tsquery in (_ALL, _ANY):
+    for tsquery in (_ANY,) if any_word else (_ALL, _ANY):
         rows = store.db.execute(
-            f"SELECT p.id FROM passages p, {tsquery.replace('?', ':q')} q "
-            f"WHERE p.tsv @@ q AND {visible} ORDER BY ts_rank_cd(p.tsv, q) DESC, p.id LIMIT :limit",
-            {"q": text, "agent": agent_id, "limit": limit},
+            f"SELECT p.id, ts_rank_cd(p.tsv, q) AS r FROM passages p, {tsquery.replace('?', ':q')} q "
+            f"WHERE p.tsv @@ q AND {visible}{where} ORDER BY r DESC, p.id LIMIT :limit",
+            {"q": text, "agent": agent_id, "limit": limit, **(params or {})},
         ).fetchall()
         if rows or len(words) == 1:
-            return [r[0] for r in rows]
+            return [(r[0], float(r[1])) for r in rows]
     return []
+
+
+def keyword_count(store, agent_id: int, words: list[str], visible: str, *, where: str = "",
+                  params: dict | None = None) -> int:
+    """How many visible passages hold any of the words (and meet `where`)."""
+    return store.db.execute(
+        f"SELECT count(*) FROM passages p, {_ANY.replace('?', ':q')} q WHERE p.tsv @@ q AND {visible}{where}",
+        {"q": " ".join(words), "agent": agent_id, **(params or {})},
+    ).fetchone()[0]
 
 
 def search_messages(store, agent_id: int, words: list[str], offset: int, limit: int, columns: str):

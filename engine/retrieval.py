@@ -1,0 +1,141 @@
+"""Ranking for memory searches: which words a keyword search uses, and how lists are fused.
+
+Archival search (passages) and recall search (messages) both gather two candidate
+lists, the nearest vectors and the best BM25 matches, and rank their union here.
+Every rule below was kept because it moved evidence recall on the LoCoMo dev set
+(benchmarks/retrieval.py, numbers in docs/benchmarks.md):
+
+- Function words leave the keyword query ("what", "did", "the"): in BM25 they add
+  noise to every passage, and a question is mostly made of them.
+- Score fusion (each list min-max normalized, then weighted), not reciprocal-rank
+  fusion: RRF with the usual k=60 flattens the top ranks so much that what only one
+  list finds first falls off the first page.
+- Short passages ("Wow, that's great!") embed close to everything; their vector
+  similarity is lowered in proportion to how few content words they hold.
+- Neighbours share a score: an answer often sits in the passage stored right after
+  (or before) the one that matches the question, so each candidate passes a share of
+  its score to its neighbours of the same owner.
+- A time the query names ("in October 2023") boosts what was said then
+  (engine/timehints.py), because a passage rarely repeats the date it was said on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from engine.store import fts
+from engine.timehints import TimeHint
+
+# Kept short on purpose: only words that carry no topic. Negations and numbers stay.
+STOPWORDS = frozenset(
+    """
+    a about above after again all am an and any are as at be been before being below between both but by
+    can could did do does doing down during each few for from further had has have having he her here hers
+    herself him himself his how i if in into is it its itself just me more most my myself of off on once
+    only or other our ours ourselves out over own same she should so some such than that the their theirs
+    them themselves then there these they this those through to too under until up very was we were what
+    when where which while who whom why will with would you your yours yourself yourselves s t ll d m re ve
+    also ever get got go going like kind sort thing things something anything tell know
+    """.split()
+)
+
+VECTOR_WEIGHT = 0.4  # the rest goes to BM25: with MiniLM, keyword evidence is the stronger of the two
+SHORT_PASSAGE_WORDS = 10  # passages with fewer content words than this get a lower vector similarity
+SHORT_PENALTY = 0.12  # similarity taken off a passage with no content word at all, pro rata above
+NEXT_SHARE = 0.5  # part of a candidate's score the passage stored right after it receives (often the answer)
+PREVIOUS_SHARE = 0.3  # ... and the passage stored right before it (often the question it answers)
+TIME_BOOST = 0.3  # added to candidates said in a time the query names ("in October 2023")
+
+
+def content_words(text: str) -> list[str]:
+    """The words of `text` that carry meaning: fts.terms without function words."""
+    return [w for w in fts.terms(text) if w not in STOPWORDS]
+
+
+def keyword_terms(query: str) -> list[str]:
+    """The words a keyword search uses for `query`: its content words, or all words if it has none."""
+    words = content_words(query)
+    return words or fts.terms(query)
+
+
+def short_penalty(text: str) -> float:
+    """How much vector similarity a passage loses for being too short to mean much on its own."""
+    n = len(content_words(text))
+    return SHORT_PENALTY * max(0, SHORT_PASSAGE_WORDS - n) / SHORT_PASSAGE_WORDS
+
+
+@dataclasses.dataclass
+class Candidate:
+    id: int
+    score: float = 0.0
+    vector_rank: int | None = None
+    keyword_rank: int | None = None
+    distance: float | None = None
+
+
+def _normalized(scores: list[float], floor: float | None = None) -> list[float]:
+    """Min-max to [0, 1] within one list, so cosine similarities and BM25 scores can be added.
+
+    `floor` is the lowest score anything could have, when the list is known to hold
+    every match (a BM25 list shorter than its limit: everything else scores 0).
+    """
+    if not scores:
+        return []
+    lo, hi = (min(scores) if floor is None else floor), max(scores)
+    return [(x - lo) / (hi - lo) if hi > lo else 1.0 for x in scores]
+
+
+def fuse(vector: list[tuple[int, float]], keyword: list[tuple[int, float]], *,
+         keyword_complete: bool = False) -> dict[int, Candidate]:
+    """Score fusion of (id, similarity) and (id, BM25 score) lists, each best first.
+
+    Each list's scores are normalized to [0, 1] and weighted (VECTOR_WEIGHT against
+    the rest). Rank fusion (RRF) was measured too and lost: it throws away how far
+    ahead the first hit is, which is most of what BM25 knows. `keyword_complete`:
+    the keyword list holds every passage that matches at all (it was not cut at its
+    limit), so its last match still counts for more than a passage with no match.
+    """
+    found: dict[int, Candidate] = {}
+    for rank, ((pid, similarity), norm) in enumerate(zip(vector, _normalized([s for _, s in vector])), 1):
+        c = found.setdefault(pid, Candidate(pid))
+        c.vector_rank, c.distance = rank, 1.0 - similarity
+        c.score += VECTOR_WEIGHT * norm
+    floor = 0.0 if keyword_complete else None
+    for rank, ((pid, _), norm) in enumerate(zip(keyword, _normalized([s for _, s in keyword], floor)), 1):
+        c = found.setdefault(pid, Candidate(pid))
+        c.keyword_rank = rank
+        c.score += (1 - VECTOR_WEIGHT) * norm
+    return found
+
+
+def spread_to_neighbours(found: dict[int, Candidate], neighbours: dict[int, tuple[int | None, int | None]]
+                         ) -> dict[int, Candidate]:
+    """Give the passages stored right before and after each candidate a share of its score.
+
+    `neighbours` maps a candidate to (the id before, the id after), None where there
+    is none. The shares come from the scores before spreading, so a run of adjacent
+    passages cannot pile up on itself; a neighbour that was not a candidate joins.
+    """
+    bonus: dict[int, float] = {}
+    for pid, c in found.items():
+        before, after = neighbours.get(pid, (None, None))
+        for n, share in ((before, PREVIOUS_SHARE), (after, NEXT_SHARE)):
+            if n is not None and share > 0:
+                bonus[n] = max(bonus.get(n, 0.0), share * c.score)
+    for n, extra in bonus.items():
+        found.setdefault(n, Candidate(n)).score += extra
+    return found
+
+
+def boost_times(found: dict[int, Candidate], hints: list[TimeHint], times: dict[int, str]) -> None:
+    """Add TIME_BOOST to candidates said in a time the query names (`times`: id -> created_at)."""
+    if not hints:
+        return
+    for pid, c in found.items():
+        if pid in times and any(h.covers(times[pid]) for h in hints):
+            c.score += TIME_BOOST
+
+
+def ranked(found: dict[int, Candidate]) -> list[Candidate]:
+    """Best first; equal scores in storage order, so pages are stable."""
+    return sorted(found.values(), key=lambda c: (-c.score, c.id))

@@ -1,0 +1,147 @@
+"""Archival search quality features: k, keyword mode, time filters and hints, neighbours, batch insert."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from engine import retrieval
+from engine.errors import ToolError
+from engine.memory import ArchivalMemory
+from engine.store import passages as passages_store
+from engine.timehints import TimeHint, time_hints
+
+pytestmark = pytest.mark.both_stores
+
+# A conversation stored one turn a passage, with the time each was said.
+TURNS = [
+    ("2023-05-08T13:56:00.000+00:00", "Caroline: I went to a support group yesterday, it was powerful."),
+    ("2023-05-08T13:57:00.000+00:00", "Melanie: What are the names of your two cats?"),
+    ("2023-05-08T13:58:00.000+00:00", "Caroline: Luna and Oliver!"),
+    ("2023-06-20T10:00:00.000+00:00", "Melanie: We went camping in the mountains with the kids."),
+    ("2023-10-13T18:30:00.000+00:00", "Melanie: The pottery class got cancelled, such a setback."),
+    ("2023-10-14T09:00:00.000+00:00", "Caroline: Wow, that's great!"),
+    ("2024-01-02T12:00:00.000+00:00", "Caroline: The pottery exhibition opens in January."),
+]
+
+
+@pytest.fixture
+def archival(store, agent, embedder):
+    memory = ArchivalMemory(store, agent.id, embedder)
+    memory.insert_many([(text, {"n": i}, at) for i, (at, text) in enumerate(TURNS)])
+    return memory
+
+
+def texts(results) -> list[str]:
+    return [h.passage.text for h in results.hits]
+
+
+def test_batch_insert_keeps_order_times_and_metadata(archival):
+    listed = archival.list()
+    assert [p.text for p in listed] == [t for _, t in TURNS]
+    assert [p.created_at for p in listed] == [at for at, _ in TURNS]
+    assert [p.metadata["n"] for p in listed] == list(range(len(TURNS)))
+    assert "2023-05-08" in archival.search("support group").format()  # the model sees when it was said
+
+
+def test_k_gives_that_many_results_a_page(archival):
+    first = archival.search("pottery camping cats", k=3)
+    assert len(first.hits) == 3 and first.size == 3
+    second = archival.search("pottery camping cats", page=1, k=3)
+    assert not {h.passage.id for h in first.hits} & {h.passage.id for h in second.hits}
+    assert first.format().startswith(f"Showing 3 of {first.total} results (page 0/")
+    assert "\n4. " in second.format()  # numbering goes on across pages of k
+    everything = archival.search("pottery camping cats", k=100)
+    assert [h.passage.id for h in everything.hits][:6] == [h.passage.id for h in first.hits + second.hits]
+    for bad in (0, 101, -1, True, "5"):
+        with pytest.raises(ToolError, match="k"):
+            archival.search("pottery", k=bad)
+
+
+def test_keyword_mode_is_bm25_over_content_words(archival):
+    found = archival.search("what about the pottery?", mode="keyword")
+    # Both pottery passages, and only them: "what", "about", "the" are not searched for.
+    assert sorted(texts(found)) == sorted(t for _, t in TURNS if "pottery" in t)
+    assert found.total == 2 and all(h.keyword_rank for h in found.hits)
+    assert archival.search("the", mode="keyword").total == sum("the " in t.lower() for _, t in TURNS)
+
+
+def test_time_range_filters_every_mode(archival):
+    october = {"start": dt.date(2023, 10, 1), "end": dt.date(2023, 10, 31)}
+    for mode in ("hybrid", "vector", "keyword"):
+        found = archival.search("pottery", mode=mode, **october)
+        assert texts(found)[0] == TURNS[4][1], mode
+        assert all(h.passage.created_at.startswith("2023-10") for h in found.hits), mode
+    assert archival.search("", **october).total == 2  # listing too
+    one_day = archival.search("cats", start=dt.date(2023, 5, 8), end=dt.date(2023, 5, 8))
+    assert set(texts(one_day)) <= {t for at, t in TURNS if at.startswith("2023-05-08")}
+    with pytest.raises(ToolError, match="before"):
+        archival.search("cats", start=dt.date(2023, 5, 9), end=dt.date(2023, 5, 8))
+
+
+def test_a_named_time_lifts_what_was_said_then(archival):
+    # Both pottery passages match the words; the one said in October 2023 comes first only when asked.
+    assert texts(archival.search("pottery in January 2024"))[0] == TURNS[6][1]
+    assert texts(archival.search("pottery setback in October 2023"))[0] == TURNS[4][1]
+    assert texts(archival.search("what happened in October 2023 with pottery"))[0] == TURNS[4][1]
+
+
+def test_the_answer_after_a_matching_question_is_found(archival):
+    # "Luna and Oliver!" shares no word with the question; it rides on the question it answers.
+    found = texts(archival.search("names of the cats", k=3))
+    assert TURNS[2][1] in found
+
+
+def test_neighbours_are_the_same_owners_adjacent_passages(store, agent, make_agent, embedder):
+    other = make_agent("other")
+    mine = ArchivalMemory(store, agent.id, embedder)
+    theirs = ArchivalMemory(store, other.id, embedder)
+    a = mine.insert("first of mine")[0]
+    b = theirs.insert("theirs in between")[0]
+    c = mine.insert("second of mine")[0]
+    d = mine.insert("third of mine")[0]
+    found = passages_store.neighbours(store, [a, b, c, d])
+    assert found[c] == (None, d) and found[d] == (c, None)  # b belongs to someone else
+    assert found[b] == (None, None) and found[a] == (None, None)
+
+
+def test_short_chit_chat_loses_vector_similarity():
+    assert retrieval.short_penalty("Wow, that's great!") > retrieval.short_penalty(
+        "The pottery class at the community centre was cancelled because the old kiln cracked and "
+        "the teacher fell ill.") == 0
+    assert retrieval.keyword_terms("What did you do?") == ["what", "did", "you", "do"]  # nothing but stopwords
+    assert retrieval.keyword_terms("What did Caroline paint?") == ["caroline", "paint"]
+
+
+@pytest.mark.parametrize("query, covers, misses", [
+    ("What did she do on October 13, 2023?", ["2023-10-13", "2023-10-20"], ["2023-10-11", "2023-10-22"]),
+    ("the 13th of October 2023", ["2023-10-14"], ["2023-11-01"]),
+    ("in 2023-10-13 exactly", ["2023-10-13"], ["2023-12-13"]),
+    ("What setback came in October 2023?", ["2023-10-01", "2023-11-07"], ["2023-09-30", "2023-11-10"]),
+    ("When did they go camping in June?", ["2021-06-03", "2023-07-05"], ["2023-05-30", "2023-07-20"]),
+    ("Where did he travel in 2022?", ["2022-03-01", "2023-01-05"], ["2021-12-31", "2023-02-01"]),
+])
+def test_time_hints(query, covers, misses):
+    hints = time_hints(query)
+    assert hints
+    for day in covers:
+        assert any(h.covers(day + "T12:00:00.000+00:00") for h in hints), day
+    for day in misses:
+        assert not any(h.covers(day + "T12:00:00.000+00:00") for h in hints), day
+
+
+@pytest.mark.parametrize("query", [
+    "You may go now", "I march on", "February 30, 2023 never was", "no time here", "", "2023" * 3000,
+    "in " + "May 2023, " * 500,
+])
+def test_time_hints_ignore_what_is_no_time(query):
+    hints = time_hints(query)
+    assert len(hints) <= 8
+    if query in ("You may go now", "I march on", "February 30, 2023 never was", "no time here", ""):
+        assert hints == []
+
+
+def test_hint_on_bad_stored_time_is_false():
+    assert not TimeHint(month=5).covers("garbage")
+
