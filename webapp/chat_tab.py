@@ -10,7 +10,7 @@ from engine import config as config_mod
 from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
-from engine.events import Event
+from engine.events import Error, Event, UserMessage
 from webapp.common import describe_models, guarded, load_agent, row
 from webapp.render import apply_event, status_line, stored_to_messages
 from webapp.viewing import Viewing
@@ -215,11 +215,17 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
             # enough such waits and every other agent stalls. The text stays in the box.
             yield history, "This agent is answering another message (another tab?); send again once it has.", text
             return
-        cleared = False
-        for chat, note in views(stream(agent.step(text), history or [], current, request)):
-            # Clear the box once; later updates leave it alone so the next message can be typed.
-            yield chat, note, (gr.skip() if cleared else "")
-            cleared = True
+        accepted, refusal = False, ""
+        for event, view in stream(agent.step(text), history or [], current, request):
+            chat, note = view if view is not None else (gr.skip(), gr.skip())
+            # The box empties once the agent has the message. A refused one (too long, say) stays there to be
+            # shortened, and the status line says so; later updates leave the box alone so the next message
+            # can be typed meanwhile.
+            arrived = isinstance(event, UserMessage) and event.message_type == "user_message"
+            accepted = accepted or arrived
+            if isinstance(event, Error) and not accepted:
+                refusal = f"**Not sent:** {event.message} Your text is still in the box."
+            yield chat, (refusal or note) if view is not None else note, ("" if arrived else gr.skip())
 
     send_inputs = [tab.message, tab.chatbot, agent_id]
     send_outputs = [tab.chatbot, tab.status, tab.message]

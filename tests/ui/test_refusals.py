@@ -51,3 +51,19 @@ def test_a_later_success_leaves_no_trace_of_an_earlier_refusal(page: Page, serve
     create_agent(page, "Eve")  # a success elsewhere on the page
     expect(error_badges(page)).to_have_count(0)
     page.get_by_role("textbox", name="Message").click()
+
+
+def test_a_message_over_the_limit_stays_in_the_box(page: Page, served):
+    create_agent(page, "Fay")
+    message = page.get_by_role("textbox", name="Message")
+    long_text = "word " * 4001  # 20,005 characters: over the 20,000 a message may have
+    message.fill(long_text)
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_text(re.compile(r"Not sent: .*the limit is 20000\. Your text is still in the box"))).to_be_visible()
+    expect(message).to_have_value(long_text)
+    expect(error_badges(page)).to_have_count(0)
+    message.fill("word " * 10)  # shortened, it goes through and the box empties
+    served["fake"].queue_chat(say("Got it."))
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_text("Got it.")).to_be_visible()
+    expect(message).to_have_value("")
