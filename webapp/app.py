@@ -34,11 +34,15 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
             with gr.Tab("Config"):
                 config = config_tab.build(api)
 
-        def after_agent_event(event):
+        def after_agent_event(event, picked: bool = False):
             # Whatever a turn or a switch of agent changed, the other views follow.
-            event.then(guarded(lambda c: memory_tab.summary(api, c)), [agent_id], [memory.counts, memory.history]).then(
-                guarded(lambda c: context_tab.measure(api, c)), [agent_id], [context.bar, context.table]).then(
-                lambda v: v + 1, [memory.version], [memory.version])
+            chain = event.then(guarded(lambda c: memory_tab.summary(api, c)), [agent_id],
+                               [memory.counts, memory.history]).then(
+                guarded(lambda c: context_tab.measure(api, c)), [agent_id], [context.bar, context.table])
+            if not picked:
+                # A pick redraws the Memory blocks anyway (agent_id.change); bumping the version then
+                # would call the listeners of the blocks being replaced, which Gradio no longer knows.
+                chain.then(lambda v: v + 1, [memory.version], [memory.version])
 
         viewing = Viewing()
         chat_tab.wire(api, chat, agent_id, after_agent_event, viewing)

@@ -140,7 +140,8 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
         load_agent(api, picked.id)  # writes the boot messages of a new agent
         return picked.id, _history(api, picked.id), describe_models(picked), _totals(api, picked.id)
 
-    agent_changed(tab.agent.change(on_pick, [tab.agent], [agent_id, tab.chatbot, tab.header, tab.status]))
+    agent_changed(tab.agent.change(on_pick, [tab.agent], [agent_id, tab.chatbot, tab.header, tab.status]),
+                  picked=True)
     tab.refresh.click(lambda current: gr.Dropdown(choices=agent_names(api), value=current), [tab.agent], [tab.agent])
 
     @guarded

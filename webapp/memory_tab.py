@@ -8,7 +8,7 @@ import difflib
 import gradio as gr
 
 from engine.api import MemGPT
-from engine.errors import MemGPTError
+from engine.errors import EditConflict, MemGPTError
 from webapp.common import guarded, need_agent
 
 HISTORY_COLUMNS = ["edit", "when (UTC)", "block", "who", "cause", "chars before → after"]
@@ -16,7 +16,9 @@ HISTORY_COLUMNS = ["edit", "when (UTC)", "block", "who", "cause", "chars before 
 
 @dataclasses.dataclass
 class MemoryTab:
-    version: gr.State  # bumped to redraw the blocks after a revert or a template
+    # Bumped whenever the stored blocks may have changed (a turn, a revert, a template): each box
+    # then follows its block, unless it holds a draft (see `sync` in build()).
+    version: gr.State
     counts: gr.Markdown
     refresh: gr.Button
     history: gr.Dataframe
@@ -48,7 +50,9 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
         counts = gr.Markdown()
         refresh = gr.Button("↻ Refresh", scale=0)
 
-    @gr.render(inputs=[agent_id], triggers=[agent_id.change, refresh.click, version.change])
+    # Redrawn only when the agent changes or on ↻ Refresh: redrawing after every turn threw away
+    # whatever the person had typed and not saved yet.
+    @gr.render(inputs=[agent_id], triggers=[agent_id.change, refresh.click])
     def blocks(current):
         if current is None:
             gr.Markdown("Pick an agent in the Chat tab to see its memory.")
@@ -61,6 +65,7 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
                 with gr.Row():
                     count = gr.Markdown(counter(block.value, block.limit), elem_id=f"count-{block.label}")
                     save = gr.Button(f"Save {block.label}", scale=0, size="sm")
+                note = gr.Markdown("", elem_id=f"note-{block.label}")
                 box.change(lambda text, limit=block.limit: counter(text, limit), [box], [count], queue=False,
                           show_progress="hidden")
 
@@ -69,14 +74,33 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
                     try:
                         saved = api.update_core_memory(need_agent(current), label, text, cause="edited in the UI",
                                                        expected=shown)
-                    except MemGPTError as e:
-                        # A warning, not gr.Error: an error would blank the history beside it. The text stays.
+                    except EditConflict as e:
+                        # The agent wrote the block since the last look: say what it holds now; a second
+                        # Save, made knowingly, replaces it. The typed text stays.
                         gr.Warning(str(e))
-                        return f"{counter(text, limit)} · not saved", gr.skip(), gr.skip(), gr.skip()
+                        stored = stored_value(api, current, label)
+                        return (f"{counter(text, limit)} · not saved", gr.skip(), gr.skip(),
+                                stored if stored is not None else gr.skip(), changed_note(stored or ""))
+                    except MemGPTError as e:
+                        gr.Warning(str(e))
+                        return f"{counter(text, limit)} · not saved", gr.skip(), gr.skip(), gr.skip(), gr.skip()
                     gr.Info(f"Saved {label}.")
-                    return counter(saved.value, saved.limit), *summary(api, current), saved.value
+                    return counter(saved.value, saved.limit), *summary(api, current), saved.value, ""
 
-                save.click(on_save, [box, base, agent_id], [count, counts, history, base])
+                save.click(on_save, [box, base, agent_id], [count, counts, history, base, note])
+
+                @guarded
+                def sync(text, shown, current, label=block.label, limit=block.limit):
+                    stored = stored_value(api, current, label)
+                    if stored is None or stored == shown:
+                        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+                    if text == shown:  # nothing typed here: follow the agent
+                        return stored, stored, counter(stored, limit), ""
+                    # A draft over a block the agent changed: keep the draft, say so, and take the
+                    # new value as the base so that Save (after this note) replaces it.
+                    return gr.skip(), stored, gr.skip(), changed_note(stored)
+
+                version.change(sync, [box, base, agent_id], [box, base, count, note], show_progress="hidden")
 
     gr.Markdown("### Edit history")
     history = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, label="Edits, newest first", wrap=True)
@@ -92,6 +116,19 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
             apply_template = gr.Button("Apply")
     return MemoryTab(version, counts, refresh, history, edit_id, diff, revert, template_kind, template, template_block,
                      apply_template)
+
+
+def stored_value(api: MemGPT, current: int | None, label: str) -> str | None:
+    if current is None:
+        return None
+    return next((b.value for b in api.get_core_memory(current) if b.label == label), None)
+
+
+def changed_note(stored: str) -> str:
+    shown = stored if len(stored) <= 600 else stored[:600] + " …"
+    quoted = "\n".join("> " + (line or " ") for line in shown.replace("`", "'").splitlines() or [""])
+    return ("⚠️ **The agent changed this block while you were editing.** Your draft is kept; "
+            f"**Save** replaces the agent's version, which is now:\n\n{quoted}")
 
 
 def summary(api: MemGPT, current: int | None):
