@@ -230,8 +230,11 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
 
     send_inputs = [tab.message, tab.chatbot, agent_id]
     send_outputs = [tab.chatbot, tab.status, tab.message]
-    agent_changed(tab.send.click(on_send, send_inputs, send_outputs))
-    agent_changed(tab.message.submit(on_send, send_inputs, send_outputs))
+    # "multiple": by default Gradio drops a click while the same event is still running in this tab, so after
+    # picking another agent mid-reply Send did nothing until the old turn ended. A second message to a busy
+    # agent is refused visibly in on_send instead.
+    agent_changed(tab.send.click(on_send, send_inputs, send_outputs, trigger_mode="multiple"))
+    agent_changed(tab.message.submit(on_send, send_inputs, send_outputs, trigger_mode="multiple"))
 
     def operation(name):
         @guarded

@@ -25,6 +25,11 @@ class MemoryTab:
     edit_id: gr.Number
     diff: gr.Code
     revert: gr.Button
+    confirm_box: gr.Column  # the revert's confirmation: what it undoes, before it does it
+    confirm_text: gr.Markdown
+    confirm: gr.Button
+    cancel: gr.Button
+    pending: gr.State  # the edit number the confirmation was shown for
     template_kind: gr.Radio
     template: gr.Dropdown
     template_block: gr.Textbox
@@ -107,6 +112,12 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
     with gr.Row():
         edit_id = gr.Number(label="Edit number", precision=0)
         revert = gr.Button("Revert this edit", variant="stop")
+    with gr.Column(visible=False, elem_id="revert-confirm") as confirm_box:
+        confirm_text = gr.Markdown()
+        with gr.Row():
+            confirm = gr.Button("Confirm revert", variant="stop")
+            cancel = gr.Button("Cancel")
+    pending = gr.State(None)
     diff = gr.Code(label="What the edit changed", language=None, lines=8)
     with gr.Accordion("Apply a persona or human template", open=False):
         with gr.Row():
@@ -114,8 +125,8 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
             template = gr.Dropdown(api.library.names("personas"), label="Template")
             template_block = gr.Textbox(value="persona", label="Into block")
             apply_template = gr.Button("Apply")
-    return MemoryTab(version, counts, refresh, history, edit_id, diff, revert, template_kind, template, template_block,
-                     apply_template)
+    return MemoryTab(version, counts, refresh, history, edit_id, diff, revert, confirm_box, confirm_text, confirm,
+                     cancel, pending, template_kind, template, template_block, apply_template)
 
 
 def stored_value(api: MemGPT, current: int | None, label: str) -> str | None:
@@ -129,6 +140,18 @@ def changed_note(stored: str) -> str:
     quoted = "\n".join("> " + (line or " ") for line in shown.replace("`", "'").splitlines() or [""])
     return ("⚠️ **The agent changed this block while you were editing.** Your draft is kept; "
             f"**Save** replaces the agent's version, which is now:\n\n{quoted}")
+
+
+def revert_preview(edit, later: list, now: str) -> str:
+    """What a revert of `edit` will do, said before it is done (it used to wipe later edits without a word)."""
+    lines = [f"**Revert edit #{edit.id}** ({edit.label}, {edit.actor}, {edit.cause})? {edit.label} goes back to "
+             f"its text from before that edit: {len(edit.old_value)} characters (it has {len(now)} now)."]
+    if later:
+        ids = ", ".join(f"#{e.id}" for e in sorted(later, key=lambda e: e.id))
+        lines.append(f"⚠️ {len(later)} later edit{'s' if len(later) > 1 else ''} of {edit.label} ({ids}) "
+                     f"{'are' if len(later) > 1 else 'is'} undone with it; they stay in the history.")
+    lines.append("The revert is recorded as a new edit, which can itself be reverted.")
+    return "\n\n".join(lines)
 
 
 def summary(api: MemGPT, current: int | None):
@@ -166,17 +189,31 @@ def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
     tab.history.select(on_select, [agent_id], [tab.edit_id])
 
     @guarded
-    def on_revert(edit_number, current, version):
+    def on_revert(edit_number, current):
         if not edit_number:
             raise gr.Error("Pick an edit to revert (click its row or type its number).")
-        try:
-            block = api.revert(need_agent(current), int(edit_number))
-        except MemGPTError as e:
-            raise gr.Error(str(e)) from e
-        gr.Info(f"Reverted edit #{int(edit_number)} on {block.label}.")
-        return *summary(api, current), version + 1
+        agent = need_agent(current)
+        edit = api.memory_edit(agent, int(edit_number))
+        later = [e for e in api.memory_history(agent, edit.label) if e.id > edit.id]
+        now = stored_value(api, agent, edit.label) or ""
+        return gr.Column(visible=True), revert_preview(edit, later, now), edit.id
 
-    tab.revert.click(on_revert, [tab.edit_id, agent_id, tab.version], [*refresh_outputs, tab.version])
+    tab.revert.click(on_revert, [tab.edit_id, agent_id], [tab.confirm_box, tab.confirm_text, tab.pending])
+
+    @guarded
+    def on_confirm(edit_number, current, version):
+        if edit_number is None:
+            return gr.Column(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip(), None
+        agent = need_agent(current)
+        block = api.revert(agent, int(edit_number))
+        made = api.memory_history(agent, block.label)[0]  # the revert itself, newest
+        gr.Info(f"Reverted edit #{int(edit_number)} on {block.label}, recorded as edit #{made.id}.")
+        # The new edit is selected, so its diff (what the revert took away) is what shows.
+        return gr.Column(visible=False), *summary(api, current), version + 1, made.id, None
+
+    tab.confirm.click(on_confirm, [tab.pending, agent_id, tab.version],
+                      [tab.confirm_box, *refresh_outputs, tab.version, tab.edit_id, tab.pending])
+    tab.cancel.click(lambda: (gr.Column(visible=False), None), None, [tab.confirm_box, tab.pending])
 
     def on_kind(kind):
         return gr.Dropdown(choices=api.library.names(kind), value=None), "persona" if kind == "personas" else "human"
