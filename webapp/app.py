@@ -6,7 +6,7 @@ import gradio as gr
 
 from engine.api import MemGPT
 from engine.runtime import Runtime
-from webapp import archival_tab, chat_tab, config_tab, context_tab, memory_tab
+from webapp import agent_tab, archival_tab, chat_tab, config_tab, context_tab, memory_tab
 from webapp.common import guarded
 from webapp.exposure import Exposure
 from webapp.viewing import Viewing
@@ -31,6 +31,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
                 archival = archival_tab.build(api, exposure)
             with gr.Tab("Context"):
                 context = context_tab.build(api)
+            with gr.Tab("Agent"):
+                agent_settings = agent_tab.build(api)
             with gr.Tab("Config"):
                 config = config_tab.build(api)
 
@@ -50,6 +52,7 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         memory_tab.wire(api, memory, agent_id)
         archival_tab.wire(api, archival, agent_id, exposure)
         context_tab.wire(api, context, agent_id)
+        agent_tab.wire(api, agent_settings, agent_id, chat.agent, chat.header, exposure)
         config_tab.wire(api, config)
         demo.load(lambda: config_tab.current_values(api), None, config_tab.value_components(config))
         demo.load(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
