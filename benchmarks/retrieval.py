@@ -22,7 +22,9 @@ each conversation this script
 3. ranks the same turns with a plain BM25 (Okapi, k1=1.2, b=0.75, lower-cased words,
    no stemming, no stopwords) written here, as the baseline of the same run;
 4. reports multi-hop questions whose whole evidence is in the top 10;
-5. times searches at `--latency-size` passages (the dev set's turns stored again
+5. stores the same conversations as recall memory (messages) and asks the same
+   questions through `MemGPT.find_recall`, full text (as before) against hybrid;
+6. times searches at `--latency-size` passages (the dev set's turns stored again
    until there are that many) in one agent: the first page of each mode, query
    embedding included, and the embedding alone.
 
@@ -56,11 +58,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 for _key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MEMGPT_DATABASE_URL"):  # the offline default, always
     os.environ.pop(_key, None)
 
+import engine.recall_index as recall_index  # noqa: E402
 from benchmarks import sections  # noqa: E402
 from engine import ArchivalItem, MemGPT  # noqa: E402
 from engine.errors import NotFound  # noqa: E402
+from engine.store import messages as messages_store  # noqa: E402
 
 MODES = ("keyword", "vector", "hybrid")
+RECALL_MODES = ("keyword", "hybrid")
 KS = (1, 5, 10, 20, 50)
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 EVIDENCE = re.compile(r"D:?(\d+):(\d+)")
@@ -155,6 +160,62 @@ def build(api: MemGPT, name: str, items: list[ArchivalItem]) -> float | None:
     return len(items) / (time.perf_counter() - started)
 
 
+def build_recall(api: MemGPT, name: str, dialog: list[dict]) -> tuple[dict[int, str], float | None]:
+    """The conversation as the agent's own recall memory: one message a turn, said at its session's time.
+
+    The first speaker is the user and the second the agent. Messages are written with
+    the store's own `messages.add` (the public API has no way to backdate a message)
+    and embedded with recall_index.embed_pending, as the background indexer does.
+    Returns message id -> dia_id, and messages embedded per second (None when reused).
+    """
+    store = api.runtime.store
+    agent_id = api.get_agent(name).id
+    first = dialog[0]["text"].split(":", 1)[0]
+    rows = messages_store.list_messages(store, agent_id)
+    if sum(1 for m in rows if m.role != "system") >= len(dialog):
+        by_text = {(m.text, m.created_at): m.id for m in rows}
+        return {by_text[(t["text"], recall_index_time(t))]: t["dia_id"] for t in dialog}, None
+    ids = {}
+    with store.atomic():
+        for t in dialog:
+            role = "user" if t["text"].split(":", 1)[0] == first else "assistant"
+            m = messages_store.add(store, agent_id, role, t["text"], text=t["text"], created_at=recall_index_time(t))
+            ids[m.id] = t["dia_id"]
+    embedder = api._archival(name)._embedder
+    started = time.perf_counter()
+    while recall_index.embed_pending(store, agent_id, embedder, 256):
+        pass
+    return ids, len(dialog) / (time.perf_counter() - started)
+
+
+def recall_index_time(turn: dict) -> str:
+    return turn["at"].isoformat(timespec="milliseconds")
+
+
+def evaluate_recall(api: MemGPT, data: list[dict]) -> dict:
+    """Recall@k of conversation search (recall memory) per mode and category."""
+    scores: dict[str, dict[int, dict[int, list[float]]]] = {
+        m: defaultdict(lambda: defaultdict(list)) for m in RECALL_MODES
+    }
+    whole: dict[str, list[bool]] = defaultdict(list)
+    rates = []
+    for sample in data:
+        name = sample["sample_id"]
+        dia, rate = build_recall(api, name, turns(sample))
+        if rate:
+            rates.append(rate)
+        for question in questions(sample):
+            wanted = evidence_ids(question)
+            for mode in RECALL_MODES:
+                found = [dia.get(m.id) for m in api.find_recall(name, question["question"], k=max(KS), mode=mode).messages]
+                for k in KS:
+                    scores[mode][question["category"]][k].append(recall(found, wanted, k))
+                if question["category"] == 1:
+                    whole[mode].append(wanted <= set(found[:10]))
+        print(f"  {name}: recall searched", flush=True)
+    return {"scores": scores, "whole": whole, "rate": statistics.fmean(rates) if rates else None}
+
+
 def recall(found: list[str], wanted: set[str], k: int) -> float:
     return len(wanted & set(found[:k])) / len(wanted)
 
@@ -241,7 +302,8 @@ def table(result: dict) -> str:
         overall = [mean([x for c in by_category.values() for x in c[k]]) for k in KS]
         per = [mean(by_category[c][10]) for c in CATEGORIES]
         share = mean([float(x) for x in whole[mode]])
-        label = "BM25 (baseline)" if mode == "bm25" else mode
+        label = "BM25 (baseline)" if mode == "bm25" else (
+            "keyword (full text, as before)" if mode == "keyword" and "vector" not in scores else mode)
         lines.append(f"| {label} | " + " | ".join(f"{x:.3f}" for x in overall) + " | "
                      + " | ".join(f"{x:.3f}" for x in per) + f" | {share:.1%} |")
     return "\n".join(lines)
@@ -256,7 +318,7 @@ def latency_table(found: dict) -> str:
     return "\n".join(lines)
 
 
-def report(data: list[dict], result: dict, found: dict | None, args) -> str:
+def report(data: list[dict], result: dict, found: dict | None, recalled: dict | None, args) -> str:
     n_questions = sum(len(questions(s)) for s in data)
     n_turns = sum(len(turns(s)) for s in data)
     counts = Counter(q["category"] for s in data for q in questions(s))
@@ -274,6 +336,17 @@ def report(data: list[dict], result: dict, found: dict | None, args) -> str:
         "",
         table(result),
     ]
+    if recalled:
+        rate = f"; messages embedded at {recalled['rate']:.0f}/s" if recalled["rate"] else ""
+        body += [
+            "",
+            "Recall memory (`conversation_search`): the same conversations stored as the agent's own messages "
+            "(first speaker as the user, second as the agent, each at its session's time), searched with "
+            "`MemGPT.find_recall(k=50)`. Keyword is the full-text search recall memory had before (every word "
+            f"first, then any); hybrid is the archival ranking over message vectors{rate}.",
+            "",
+            table(recalled),
+        ]
     if found:
         rate = f"{found['insert_rate']:.0f} passages/s through the API, embedding included" \
             if found["insert_rate"] else "reused from a kept home"
@@ -297,6 +370,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-queries", type=int, default=100)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     parser.add_argument("--no-write", action="store_true", help="print the table only")
+    parser.add_argument("--no-recall", action="store_true", help="skip the recall memory (messages) part")
     args = parser.parse_args(argv)
 
     data = json.loads(args.data.read_text(encoding="utf-8"))
@@ -311,10 +385,13 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"  built {sample['sample_id']} at {rate:.0f} passages/s")
             result = evaluate(api, data)
             print(table(result))
+            recalled = None if args.no_recall else evaluate_recall(api, data)
+            if recalled:
+                print(table(recalled))
             found = latency(api, data, args.latency_size, args.latency_queries) if args.latency_size else None
             if found:
                 print(latency_table(found))
-    text = report(data, result, found, args)
+    text = report(data, result, found, recalled, args)
     if not args.no_write:
         sections.write_section(args.out, "retrieval", text)
         print(f"wrote the retrieval section of {args.out}")

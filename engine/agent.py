@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from engine import system
+from engine import recall_index, system
 from engine.config import EmbeddingConfig, LLMConfig, Settings
 from engine.context import SUMMARY, Context, TokenCache, build_context, in_context_rows, pair_results
 from engine.embeddings import Embedder, make_embedder
@@ -141,7 +141,7 @@ class Agent:
         self._tokens = TokenCache()
         self._lock = store.agent_lock(row.id)
         self.core = CoreMemory(store, row.id)
-        self.recall = RecallMemory(store, row.id)
+        self.recall = RecallMemory(store, row.id, embedder)
         self.boot()
 
     # --- loading -----------------------------------------------------------------------------
@@ -319,6 +319,12 @@ class Agent:
 
     def _run(self, content: str, text: str, kind: str) -> Iterator[Event]:
         """The step itself; callers hold the agent's lock."""
+        try:
+            yield from self._steps(content, text, kind)
+        finally:  # what this step wrote gets its recall vectors in the background
+            recall_index.schedule(self.store, self.row.id, self.embedder)
+
+    def _steps(self, content: str, text: str, kind: str) -> Iterator[Event]:
         self.refresh()
         verify = self.options.verify_first_message and kind == KIND_USER and not self._has_user_message()
         self._persist("user", content, text=text, name=kind)

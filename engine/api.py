@@ -51,7 +51,8 @@ Progress = Callable[[int, int | None, str], None]  # (done, total if known, what
 DateLike = dt.date | str | None  # a date, or YYYY-MM-DD
 DateTimeLike = dt.datetime | dt.date | str | None  # naive datetimes are taken as UTC
 
-__all__ = ["MemGPT", "AgentInfo", "SourceInfo", "ArchivalItem", "Block", "Edit", "Message", "SearchResults",
+__all__ = ["MemGPT", "AgentInfo", "SourceInfo", "ArchivalItem", "Block", "Edit", "Message", "RecallResults",
+           "SearchResults",
            "LoadReport", "ImportResult", "Context"]
 
 
@@ -72,6 +73,21 @@ def _date(value: DateLike, field: str) -> dt.date | None:
     if isinstance(value, dt.date):
         return value
     return parse_date(value, field)
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class RecallResults:
+    """One page of recall search: the messages, how many there are in all, which page of how many."""
+
+    messages: list[Message]
+    total: int
+    page: int
+    last: int
+    size: int = PAGE_SIZE
 
 
 def _timestamp(value: DateTimeLike) -> str | None:
@@ -309,9 +325,31 @@ class MemGPT:
         """How many messages recall memory holds for the agent."""
         return RecallMemory(self.runtime.store, self._row(agent).id).count()
 
-    def search_recall(self, agent: AgentRef, query: str, page: int = 0) -> str:
-        """Past messages matching `query` (full text, any string is safe), one page as the agent sees it."""
-        return RecallMemory(self.runtime.store, self._row(agent).id).search(query, page)
+    def search_recall(self, agent: AgentRef, query: str, page: int = 0, *, start: DateLike = None,
+                      end: DateLike = None) -> str:
+        """Past messages for `query` (any string is safe), one page as the agent sees it."""
+        return self._recall(agent).search(query, page, start_date=_iso(_date(start, "start")),
+                                          end_date=_iso(_date(end, "end")))
+
+    def find_recall(self, agent: AgentRef, query: str, *, page: int = 0, k: int | None = None,
+                    start: DateLike = None, end: DateLike = None, mode: str = "hybrid") -> RecallResults:
+        """Past messages for `query` as rows: `k` a page (default 5, at most 100), page `page` from 0.
+
+        mode "hybrid" (words, meaning, named times; needs the agent's embedder, else
+        words only) or "keyword" (full text). An empty query lists messages in order;
+        `start`/`end` (dates or YYYY-MM-DD, inclusive) narrow any of these.
+        """
+        messages, total, page, last = self._recall(agent).find(
+            query, page, start=_date(start, "start"), end=_date(end, "end"), k=k or PAGE_SIZE, mode=mode)
+        return RecallResults(messages, total, page, last, k or PAGE_SIZE)
+
+    def _recall(self, agent: AgentRef) -> RecallMemory:
+        row = self._row(agent)
+        try:
+            embedder = make_embedder(EmbeddingConfig(**row.embedding_config))
+        except ConfigError:  # recall still searches by words
+            embedder = None
+        return RecallMemory(self.runtime.store, row.id, embedder)
 
     def archival_count(self, agent: AgentRef) -> int:
         """How many passages the agent can search: its own and those of attached sources."""

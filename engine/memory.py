@@ -16,7 +16,7 @@ import datetime as dt
 import math
 import re
 
-from engine import retrieval
+from engine import recall_index, retrieval
 from engine.chunking import chunk_text
 from engine.embeddings import Embedder
 from engine.errors import EditConflict, EmbeddingMismatch, InvalidName, MemoryLimitExceeded, NotFound, ToolError
@@ -25,7 +25,6 @@ from engine.store import agents as agents_store
 from engine.store import blocks as blocks_store
 from engine.store import messages as messages_store
 from engine.store import passages as passages_store
-from engine.timehints import time_hints
 
 PAGE_SIZE = 5
 DEFAULT_BLOCK_LIMIT = 2000
@@ -235,21 +234,90 @@ def parse_date(value: str, field: str) -> dt.date:
 
 
 class RecallMemory:
-    """Every message of one agent, searchable."""
+    """Every message of one agent, searchable by words, by meaning and by date.
 
-    def __init__(self, store: Store, agent_id: int):
+    With an embedder, search is hybrid like archival search (engine/retrieval.py) over
+    the messages people and the agent wrote: BM25 over content words, the nearest
+    message vectors (written in the background by engine/recall_index.py; the newest
+    few pending ones are embedded before a search), the message after a match, and
+    named times. Without one, search is full text only.
+    """
+
+    def __init__(self, store: Store, agent_id: int, embedder: Embedder | None = None):
         self._store = store
         self.agent_id = agent_id
+        self._embedder = embedder
 
     def count(self) -> int:
         return messages_store.count(self._store, self.agent_id)
 
-    def search(self, query: str, page: int | None = 0) -> str:
-        # One query gives the page and the total; the total then validates the page.
-        offset = _check_page(page) * PAGE_SIZE
-        found, total = messages_store.search_text(self._store, self.agent_id, query or "", offset, PAGE_SIZE)
-        page, last = _page_bounds(page, total)
-        return format_page([_message_line(m) for m in found], total, page, last)
+    def search(self, query: str, page: int | None = 0, *, start_date: str | None = None,
+               end_date: str | None = None, k: int = PAGE_SIZE) -> str:
+        """One page of messages for `query`, as the model sees it; dates (YYYY-MM-DD, inclusive) narrow it."""
+        start = parse_date(start_date, "start_date") if start_date else None
+        end = parse_date(end_date, "end_date") if end_date else None
+        found, total, page, last = self.find(query, page, start=start, end=end, k=k)
+        return format_page([_message_line(m) for m in found], total, page, last, k)
+
+    def find(self, query: str, page: int | None = 0, *, start: dt.date | None = None, end: dt.date | None = None,
+             k: int = PAGE_SIZE, mode: str = "hybrid") -> tuple[list[messages_store.Message], int, int, int]:
+        """(messages, total, page, last page) for `query`; mode "hybrid" or "keyword" (full text only).
+
+        An empty query lists the messages in order (in the date range, when given).
+        Keyword search with no dates keeps full-text semantics: messages holding
+        every word first, any word when none does; total is the number of matches.
+        """
+        k = _check_k(k)
+        page = _check_page(page)
+        query = query if isinstance(query, str) else ""
+        if mode not in ("hybrid", "keyword"):
+            raise ValueError(f"unknown search mode {mode!r}")
+        since, until = _range(start, end)
+        store = self._store
+        if not query.strip() and (start or end):
+            lo, hi = since or "0000", until or "9999"
+            found, total = messages_store.search_date(store, self.agent_id, lo, hi, page * k, k)
+        elif not query.strip() or (since is None and until is None and (mode == "keyword" or self._embedder is None)):
+            found, total = messages_store.search_text(store, self.agent_id, query, page * k, k)
+        else:
+            return self._hybrid(query, page, k, since, until, mode)
+        page, last = _page_bounds(page, total, k)
+        return found, total, page, last
+
+    def _hybrid(self, query: str, page: int, k: int, since: str | None, until: str | None, mode: str):
+        store, need = self._store, (page + 1) * k
+        pool = max(HYBRID_POOL, math.ceil(need / HYBRID_POOL) * HYBRID_POOL)
+        similar: list[tuple[int, float]] = []
+        fetched: dict[int, messages_store.Message] = {}
+        if self._embedder is not None and mode == "hybrid":
+            recall_index.embed_pending(store, self.agent_id, self._embedder, recall_index.SYNC_LIMIT)
+            vector = self._embedder.embed([query])[0]
+            nearest = messages_store.vector_search(store, self.agent_id, self._embedder.name, vector, pool,
+                                                   since=since, until=until)
+            fetched = messages_store.fetch(store, [mid for mid, _ in nearest])
+            similar = sorted(
+                ((mid, passages_store.similarity(d) - retrieval.short_penalty(fetched[mid].text))
+                 for mid, d in nearest if mid in fetched),
+                key=lambda item: (-item[1], item[0]),
+            )
+        keyword = messages_store.keyword_scored(store, self.agent_id, retrieval.keyword_terms(query), pool,
+                                                since=since, until=until)
+
+        def times(ids: list[int]) -> dict[int, str]:
+            fetched.update(messages_store.fetch(store, [mid for mid in ids if mid not in fetched]))
+            return {mid: fetched[mid].created_at for mid in ids if mid in fetched}
+
+        ranking = retrieval.rank_hybrid(
+            similar, keyword, keyword_complete=len(keyword) < pool,
+            neighbours=lambda ids: messages_store.neighbours(store, self.agent_id, ids), query=query, times=times,
+        )
+        times([c.id for c in ranking])
+        ranked = [fetched[c.id] for c in ranking if c.id in fetched
+                  and (since is None or fetched[c.id].created_at >= since)
+                  and (until is None or fetched[c.id].created_at < until)]
+        total = len(ranked)
+        page, last = _page_bounds(page, total, k)
+        return ranked[page * k : need], total, page, last
 
     def search_date(self, start_date: str, end_date: str, page: int | None = 0) -> str:
         start = parse_date(start_date, "start_date")
@@ -389,12 +457,17 @@ class ArchivalMemory:
              for pid, d in nearest if pid in fetched),
             key=lambda item: (-item[1], item[0]),
         )
-        found = retrieval.fuse(similar, [(pid, s) for pid, s in keyword if pid in fetched],
-                               keyword_complete=len(keyword) < pool)
-        found = retrieval.spread_to_neighbours(found, passages_store.neighbours(store, list(found)))
-        fetched.update(passages_store.fetch(store, [pid for pid in found if pid not in fetched]))
-        retrieval.boost_times(found, time_hints(query), {pid: p.created_at for pid, p in fetched.items()})
-        ranked = [c for c in retrieval.ranked(found) if _in_range(fetched.get(c.id), since, until)]
+
+        def times(ids: list[int]) -> dict[int, str]:
+            fetched.update(passages_store.fetch(store, [pid for pid in ids if pid not in fetched]))
+            return {pid: fetched[pid].created_at for pid in ids if pid in fetched}
+
+        ranking = retrieval.rank_hybrid(
+            similar, [(pid, s) for pid, s in keyword if pid in fetched], keyword_complete=len(keyword) < pool,
+            neighbours=lambda ids: passages_store.neighbours(store, ids), query=query, times=times,
+        )
+        times([c.id for c in ranking])  # neighbours that joined the ranking
+        ranked = [c for c in ranking if _in_range(fetched.get(c.id), since, until)]
         total = len(ranked)
         page, last = _page_bounds(page, total, k)
         hits = [

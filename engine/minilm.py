@@ -29,6 +29,7 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSION = 384
 MAX_TOKENS = 256
 BATCH_SIZE = 32
+FEW_TEXTS = 4  # up to this many texts, one BLAS thread (see embed_array)
 WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 
 
@@ -192,13 +193,19 @@ class MiniLMEmbedder:
                 mask[row, : len(tokens)] = 1.0
             out[chunk] = self._encode_batch(ids, mask)
 
+        from threadpoolctl import threadpool_limits
+
         with self._lock:
-            if len(chunks) == 1 or self._workers == 1:
+            if len(texts) <= FEW_TEXTS:
+                # A query or two: matrices this small lose more to BLAS threads waking and
+                # syncing than they gain (p50 35 -> 16 ms for one query on a busy 2-core machine).
+                with threadpool_limits(1, user_api="blas"):
+                    for chunk in chunks:
+                        run(chunk)
+            elif len(chunks) == 1 or self._workers == 1:
                 for chunk in chunks:
                     run(chunk)
             else:
-                from threadpoolctl import threadpool_limits
-
                 pool = self._pool
                 assert pool is not None  # set up whenever there is more than one chunk
                 with threadpool_limits(1, user_api="blas"):

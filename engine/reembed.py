@@ -18,6 +18,7 @@ from engine.embeddings import Embedder
 from engine.errors import EmbeddingMismatch
 from engine.store import Store
 from engine.store import agents as agents_store
+from engine.store import messages as messages_store
 from engine.store import passages as passages_store
 from engine.store import sources as sources_store
 
@@ -83,3 +84,5 @@ def _reembed(store: Store, agent_id: int, embedder: Embedder, config: EmbeddingC
         agents_store.update(
             store, agent_id, embedding_config=dataclasses.asdict(config), embedding_model=embedder.name, embedding_dim=dim
         )
+        # Recall vectors of the old model are worthless now; engine/recall_index.py embeds them again.
+        messages_store.forget_vectors(store, agent_id)

@@ -22,9 +22,10 @@ Every rule below was kept because it moved evidence recall on the LoCoMo dev set
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from engine.store import fts
-from engine.timehints import TimeHint
+from engine.timehints import TimeHint, time_hints
 
 # Kept short on purpose: only words that carry no topic. Negations and numbers stay.
 STOPWORDS = frozenset(
@@ -134,6 +135,28 @@ def boost_times(found: dict[int, Candidate], hints: list[TimeHint], times: dict[
     for pid, c in found.items():
         if pid in times and any(h.covers(times[pid]) for h in hints):
             c.score += TIME_BOOST
+
+
+def rank_hybrid(
+    similar: list[tuple[int, float]],
+    keyword: list[tuple[int, float]],
+    *,
+    keyword_complete: bool,
+    neighbours: Callable[[list[int]], dict[int, tuple[int | None, int | None]]],
+    query: str,
+    times: Callable[[list[int]], dict[int, str]],
+) -> list[Candidate]:
+    """The whole hybrid ranking: fuse, spread to neighbours, boost named times, sort.
+
+    `similar` is (id, similarity) with short_penalty already applied, best first;
+    `neighbours(ids)` and `times(ids)` (id -> created_at) look things up in the store.
+    """
+    found = fuse(similar, keyword, keyword_complete=keyword_complete)
+    found = spread_to_neighbours(found, neighbours(list(found)))
+    hints = time_hints(query)
+    if hints:
+        boost_times(found, hints, times(list(found)))
+    return ranked(found)
 
 
 def ranked(found: dict[int, Candidate]) -> list[Candidate]:

@@ -241,9 +241,10 @@ def test_generated_grammar_keeps_argument_order_and_optionals(registry):
     grammar = grammars.grammar_for(registry.schemas(["send_message", "conversation_search"]), True)
     assert grammar.startswith('root ::= "{" call\n')
     assert 'call ::= ws "\\"inner_thoughts\\":" ws thought "," ws "\\"function\\":" ws ( fn0 | fn1 ) ws "}"' in grammar
-    # conversation_search(query, page optional, request_heartbeat), in schema order.
-    assert '"{" ws fn1-arg0 ( "," ws fn1-arg1 )? "," ws fn1-arg2 ws "}"' in grammar
+    # conversation_search(query, page, start_date and end_date optional, request_heartbeat), in schema order.
+    assert '"{" ws fn1-arg0 ( "," ws fn1-arg1 )? ( "," ws fn1-arg2 )? ( "," ws fn1-arg3 )? "," ws fn1-arg4 ws "}"' in grammar
     assert 'fn1-arg1 ::= "\\"page\\":" ws integer' in grammar
-    assert 'fn1-arg2 ::= "\\"request_heartbeat\\":" ws boolean' in grammar
+    assert 'fn1-arg2 ::= "\\"start_date\\":" ws text' in grammar
+    assert 'fn1-arg4 ::= "\\"request_heartbeat\\":" ws boolean' in grammar
     with pytest.raises(ValueError):
         grammars.grammar_for([], True)

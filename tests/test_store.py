@@ -27,6 +27,7 @@ EXPECTED_COLUMNS = {
     ],
     "messages": [
         "id", "agent_id", "role", "content", "name", "tool_calls", "tool_call_id", "text", "in_context", "created_at",
+        "embedding", "embedding_model",
     ],
     "sources": ["id", "name", "description", "embedding_model", "embedding_dim", "created_at"],
     "agent_sources": ["agent_id", "source_id", "attached_at"],
@@ -47,6 +48,8 @@ EXPECTED_OBJECTS = {
     ("index", "agents_name_key"),
     ("index", "llm_calls_agent"),
     ("index", "messages_agent_role"),
+    ("index", "messages_unembedded"),
+    ("index", "passages_agent_time"),
     ("table", "message_counts"),
     ("table", "passage_counts"),
     ("trigger", "messages_count_ai"),

@@ -117,6 +117,13 @@ class Store:
         # Dimensions whose vector table is known to exist (tables are never dropped), so
         # inserts and searches do not ask the catalogue every time.
         self.vector_tables: set[int] = set()
+        # Run (once) first thing in close(): background writers stop before connections go.
+        self.on_close: list[Callable[[], None]] = []
+
+    def _run_close_hooks(self) -> None:
+        hooks, self.on_close = self.on_close, []
+        for hook in hooks:
+            hook()
 
     @property
     def db(self) -> Any:  # this thread's connection

@@ -403,6 +403,7 @@ class SqliteStore(Store):
         it is complete). A broken store skips the checkpoint: its log is not the
         one other processes see.
         """
+        self._run_close_hooks()
         connections = self._threads.take_all()
         with self._lock:
             anchor, self._anchor = self._anchor, None

@@ -13,10 +13,14 @@ import dataclasses
 import json
 from typing import Any
 
-from engine.store import fts, pg_search
+import numpy as np
+
+from engine.store import fts, pg_search, scan
 from engine.store.db import Store, now
 
 ROLES = ("system", "user", "assistant", "tool")
+SEARCHABLE_ROLES = ("user", "assistant")  # what people said and the agent thought or said; not tool output
+_SEARCHABLE = "m.role IN ('user', 'assistant') AND m.text <> ''"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +137,8 @@ def update(store: Store, message_id: int, **fields: Any) -> None:
     if "tool_calls" in fields and fields["tool_calls"] is not None:
         fields["tool_calls"] = json.dumps(fields["tool_calls"])
     sets = ", ".join(f"{k} = ?" for k in fields)
+    if "text" in fields:  # the old vector no longer says what the message does; it is embedded again
+        sets += ", embedding = NULL, embedding_model = NULL"
     store.db.execute(f"UPDATE messages SET {sets} WHERE id = ?", [*fields.values(), message_id])
 
 
@@ -191,3 +197,117 @@ def search_date(
         [*params, limit, offset],
     ).fetchall()
     return [_from_tuple(r) for r in rows], total
+
+
+# --- vectors (hybrid recall search) ----------------------------------------------------------
+#
+# A message's vector is written after the fact by engine/recall_index.py, never while a
+# step runs; until then keyword search finds it. `embedding_model` records which
+# embedder made it, so a search only compares vectors of the agent's current model.
+
+
+def pending_vectors(store: Store, agent_id: int, limit: int) -> list[tuple[int, str]]:
+    """(id, text) of the agent's searchable messages with no vector yet, newest first."""
+    rows = store.db.execute(
+        f"SELECT m.id, m.text FROM messages m WHERE m.agent_id = ? AND m.embedding IS NULL AND {_SEARCHABLE} "
+        "ORDER BY m.id DESC LIMIT ?",
+        [agent_id, limit],
+    ).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
+def put_vectors(store: Store, model: str, rows: list[tuple[int, bytes]]) -> None:
+    """Store (message id, float32 blob) vectors made by `model`."""
+    with store.atomic() as db:
+        db.conn.executemany(
+            "UPDATE messages SET embedding = ?, embedding_model = ? WHERE id = ?",
+            [(blob, model, mid) for mid, blob in rows],
+        )
+
+
+def forget_vectors(store: Store, agent_id: int, message_id: int | None = None) -> None:
+    """Drop vectors (of one message, or all of the agent's) so they are embedded again."""
+    where, params = "agent_id = ?", [agent_id]
+    if message_id is not None:
+        where, params = where + " AND id = ?", params + [message_id]
+    store.db.execute(f"UPDATE messages SET embedding = NULL, embedding_model = NULL WHERE {where}", params)
+
+
+def _time_clause(since: str | None, until: str | None) -> tuple[str, list[str]]:
+    clause, params = "", []  # type: tuple[str, list[str]]
+    if since is not None:
+        clause, params = clause + " AND m.created_at >= ?", params + [since]
+    if until is not None:
+        clause, params = clause + " AND m.created_at < ?", params + [until]
+    return clause, params
+
+
+def vector_search(store: Store, agent_id: int, model: str, query_vector, k: int, *, since: str | None = None,
+                  until: str | None = None) -> list[tuple[int, float]]:
+    """The k searchable messages nearest to `query_vector` (in [since, until)), as (id, cosine distance)."""
+    if k <= 0:
+        return []
+    where, params = _time_clause(since, until)
+    cursor = store.db.execute(
+        f"SELECT m.id, m.embedding FROM messages m WHERE m.agent_id = ? AND m.embedding_model = ? AND {_SEARCHABLE}"
+        f"{where}",
+        [agent_id, model, *params],
+    )
+    return scan.nearest(cursor, np.asarray(query_vector, dtype=np.float32), k)
+
+
+def keyword_scored(store: Store, agent_id: int, words: list[str], limit: int, *, since: str | None = None,
+                   until: str | None = None) -> list[tuple[int, float]]:
+    """(id, score) of searchable messages holding any of `words` (in [since, until)), best first."""
+    if not words or limit <= 0:
+        return []
+    where, params = _time_clause(since, until)
+    if store.dialect == "postgres":
+        return pg_search.keyword_messages(store, agent_id, words, limit, f"{_SEARCHABLE}{where}", params)
+    rows = store.db.execute(
+        "SELECT m.id, messages_fts.rank FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid "
+        f"WHERE messages_fts MATCH ? AND m.agent_id = ? AND {_SEARCHABLE}{where} "
+        "ORDER BY messages_fts.rank, m.id LIMIT ?",
+        [fts.match_any(words), agent_id, *params, limit],
+    ).fetchall()
+    return [(r[0], -float(r[1])) for r in rows]  # FTS5's rank is BM25 negated
+
+
+NEIGHBOUR_REACH = 4  # rows looked at each side: tool results and heartbeats sit between two turns
+
+
+def neighbours(store: Store, agent_id: int, ids: list[int]) -> dict[int, tuple[int | None, int | None]]:
+    """For each message, (the searchable message before it, the one after it) among the next few rows."""
+    if not ids:
+        return {}
+    wanted = sorted({i + d for i in ids for d in range(-NEIGHBOUR_REACH, NEIGHBOUR_REACH + 1)})
+    searchable: set[int] = set()
+    for start in range(0, len(wanted), 900):
+        chunk = wanted[start : start + 900]
+        rows = store.db.execute(
+            f"SELECT m.id FROM messages m WHERE m.agent_id = ? AND {_SEARCHABLE} "
+            f"AND m.id IN ({','.join('?' * len(chunk))})",
+            [agent_id, *chunk],
+        ).fetchall()
+        searchable.update(r[0] for r in rows)
+
+    def first(candidates: range) -> int | None:
+        return next((n for n in candidates if n in searchable), None)
+
+    return {
+        i: (first(range(i - 1, i - NEIGHBOUR_REACH - 1, -1)), first(range(i + 1, i + NEIGHBOUR_REACH + 1)))
+        for i in ids
+    }
+
+
+def fetch(store: Store, ids: list[int]) -> dict[int, Message]:
+    if not ids:
+        return {}
+    found: dict[int, Message] = {}
+    for start in range(0, len(ids), 900):
+        chunk = ids[start : start + 900]
+        rows = store.db.execute(
+            f"SELECT {_COLUMNS} FROM messages WHERE id IN ({','.join('?' * len(chunk))})", chunk
+        ).fetchall()
+        found.update((r[0], _from_tuple(r)) for r in rows)
+    return found

@@ -254,6 +254,19 @@ def m005_agent_name_key(db: sqlite_utils.Database) -> None:
     db.execute("CREATE UNIQUE INDEX agents_name_key ON agents(name_key)")
 
 
+@migrations(name="m006_recall_vectors")
+def m006_recall_vectors(db: sqlite_utils.Database) -> None:
+    """Messages get an embedding (for hybrid recall search) and passages a time index (time filters).
+
+    The vectors are filled in after the fact (engine/recall_index.py), so a step never
+    waits for an embedding; the partial index finds the messages still waiting.
+    """
+    db.execute("ALTER TABLE messages ADD COLUMN embedding BLOB")
+    db.execute("ALTER TABLE messages ADD COLUMN embedding_model TEXT")
+    db.execute("CREATE INDEX messages_unembedded ON messages(agent_id, id) WHERE embedding IS NULL")
+    db.execute("CREATE INDEX passages_agent_time ON passages(agent_id, created_at)")
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names of those applied now."""
     pending = [m.name for m in migrations.pending(db)]

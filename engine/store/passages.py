@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EmbeddingMismatch, NotFound
-from engine.store import fts, pg_search
+from engine.store import fts, pg_search, scan
 from engine.store.db import Store, now
 
 EXACT_LIMIT = 2_000
@@ -46,7 +46,6 @@ MIN_CANDIDATES = 200  # fewer bit-vector candidates lost ~40% of the true top 5 
 MAX_K = 4096  # sqlite-vec's own ceiling on k
 LANCE_SLACK = 8  # extra LanceDB neighbours per search, standing in for vectors of deleted passages
 SYNC_BATCH = 1000
-RANGE_BLOCK = 4096  # float blobs scored per numpy block in a time-filtered vector search
 
 log = logging.getLogger(__name__)
 
@@ -456,14 +455,7 @@ def _rescore(db, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:
     marks = ",".join("?" * len(ids))
     rows = db.execute(f"SELECT id, embedding FROM passages WHERE id IN ({marks})", ids).fetchall()
     matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-    return [(r[0], float(d)) for r, d in zip(rows, _distances(matrix, query))]
-
-
-def _distances(matrix: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Cosine distances of the rows of `matrix` to `query` (a zero vector is at distance 1)."""
-    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(query) or 1.0)
-    norms[norms == 0] = 1.0
-    return 1.0 - (matrix @ query) / norms
+    return [(r[0], float(d)) for r, d in zip(rows, scan.distances(matrix, query))]
 
 
 def _time_clause(since: str | None, until: str | None) -> tuple[str, dict[str, str]]:
@@ -540,24 +532,17 @@ def vector_search_in_range(store: Store, agent_id: int, query_vector, k: int, si
     """The k nearest visible passages created in [since, until), exact, as (id, cosine distance).
 
     The vector indexes know nothing of time, so the range is read from `passages`
-    (indexed by owner and time) and its float blobs are scored in numpy, a block at
-    a time: exact, and as fast as the index for any range an agent asks about.
+    (indexed by owner and time) and its float blobs are scored exactly (scan.py).
     """
     if k <= 0:
         return []
     where, params = _time_clause(since, until)
     query = np.frombuffer(_pack(query_vector, len(query_vector)), dtype=np.float32)
-    best: list[tuple[int, float]] = []
     cursor = store.db.execute(
         f"SELECT p.id, p.embedding FROM passages p WHERE {_VISIBLE}{where} AND p.embedding_dim = :dim",
         {"agent": agent_id, "dim": len(query), **params},
     )
-    while rows := cursor.fetchmany(RANGE_BLOCK):
-        matrix = np.frombuffer(b"".join(bytes(r[1]) for r in rows), dtype=np.float32).reshape(len(rows), -1)
-        best.extend(zip((r[0] for r in rows), _distances(matrix, query).tolist()))
-        best.sort(key=lambda item: (item[1], item[0]))
-        del best[k:]
-    return best
+    return scan.nearest(cursor, query, k)
 
 
 def neighbours(store: Store, ids: list[int]) -> dict[int, tuple[int | None, int | None]]:

@@ -407,6 +407,7 @@ class PgStore(Store):
             yield db
 
     def close(self) -> None:
+        self._run_close_hooks()
         connections = self._threads.take_all()
         with self._lock:
             connections += self._idle_lock_connections + self._idle

@@ -209,8 +209,17 @@ CREATE TABLE broadcast_frames (
 );
 """
 
+# m006 in PostgreSQL's words: message vectors (filled in after the fact) and a time index on passages.
+P002_RECALL_VECTORS = """
+ALTER TABLE messages ADD COLUMN embedding BYTEA;
+ALTER TABLE messages ADD COLUMN embedding_model TEXT;
+CREATE INDEX messages_unembedded ON messages(agent_id, id) WHERE embedding IS NULL;
+CREATE INDEX passages_agent_time ON passages(agent_id, created_at);
+"""
+
 MIGRATIONS: list[tuple[str, str | Callable]] = [
     ("p001_initial", P001_INITIAL),
+    ("p002_recall_vectors", P002_RECALL_VECTORS),
 ]
 
 

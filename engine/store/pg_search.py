@@ -122,3 +122,14 @@ def search_messages(store, agent_id: int, words: list[str], offset: int, limit: 
         [text, agent_id, limit, offset],
     ).fetchall()
     return rows, total
+
+
+def keyword_messages(store, agent_id: int, words: list[str], limit: int, where: str,
+                     params: list) -> list[tuple[int, float]]:
+    """(id, ts_rank_cd) of the agent's messages holding any of the words and meeting `where`, best first."""
+    rows = store.db.execute(
+        f"SELECT m.id, ts_rank_cd(m.tsv, q) AS r FROM messages m, {_ANY} q "
+        f"WHERE m.tsv @@ q AND m.agent_id = ? AND {where} ORDER BY r DESC, m.id LIMIT ?",
+        [" ".join(words), agent_id, *params, limit],
+    ).fetchall()
+    return [(r[0], float(r[1])) for r in rows]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import MemoryLimitExceeded, NotFound, ToolError
-from engine.memory import ArchivalMemory, CoreMemory, RecallMemory
+from engine.memory import ArchivalMemory, CoreMemory, RecallMemory, parse_date
 from engine.tools.handles import HeartbeatControl, Outbox
 
 
@@ -70,14 +70,17 @@ def core_memory_replace(memory: CoreMemory, name: str, old_content: str, new_con
     return _edit_core(lambda: memory.replace(name, old_content, new_content, actor="agent"))
 
 
-def conversation_search(recall: RecallMemory, query: str, page: int = 0) -> str:
-    """Search your earlier conversation (recall memory) for words, including messages no longer in view.
+def conversation_search(recall: RecallMemory, query: str, page: int = 0, start_date: str | None = None,
+                        end_date: str | None = None) -> str:
+    """Search your earlier conversation (recall memory) by words and meaning, including messages no longer in view.
 
     Args:
-        query: The words to look for; messages holding all of them rank first.
+        query: What to look for, as words or a question.
         page: Which page of results to show, 0 for the first (5 results a page).
+        start_date: Only messages from this day on, written YYYY-MM-DD (optional).
+        end_date: Only messages up to this day, written YYYY-MM-DD (optional).
     """
-    return recall.search(query, page)
+    return recall.search(query, page, start_date=start_date, end_date=end_date)
 
 
 def conversation_search_date(recall: RecallMemory, start_date: str, end_date: str, page: int = 0) -> str:
@@ -101,14 +104,19 @@ def archival_memory_insert(archival: ArchivalMemory, content: str) -> str:
     return f"Stored in archival memory as {len(ids)} passage{'s' if len(ids) != 1 else ''}."
 
 
-def archival_memory_search(archival: ArchivalMemory, query: str, page: int = 0) -> str:
+def archival_memory_search(archival: ArchivalMemory, query: str, page: int = 0, start_date: str | None = None,
+                           end_date: str | None = None) -> str:
     """Search archival memory by meaning and by keywords.
 
     Args:
         query: What to look for, as words or a question.
         page: Which page of results to show, 0 for the first (5 results a page).
+        start_date: Only passages from this day on, written YYYY-MM-DD (optional).
+        end_date: Only passages up to this day, written YYYY-MM-DD (optional).
     """
-    return archival.search(query, page).format()
+    start = parse_date(start_date, "start_date") if start_date else None
+    end = parse_date(end_date, "end_date") if end_date else None
+    return archival.search(query, page, start=start, end=end).format()
 
 
 BASE_FUNCTIONS: list[Callable[..., Any]] = [
