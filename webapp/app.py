@@ -6,7 +6,7 @@ import gradio as gr
 
 from engine.api import MemGPT
 from engine.runtime import Runtime
-from webapp import agent_tab, archival_tab, chat_tab, config_tab, context_tab, memory_tab
+from webapp import address, agent_tab, archival_tab, chat_tab, config_tab, context_tab, memory_tab
 from webapp.common import guarded
 from webapp.exposure import Exposure
 from webapp.viewing import Viewing
@@ -55,7 +55,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         agent_tab.wire(api, agent_settings, agent_id, chat.agent, chat.header, exposure)
         config_tab.wire(api, config)
         demo.load(lambda: config_tab.current_values(api), None, config_tab.value_components(config))
-        demo.load(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
+        loaded = demo.load(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
+        address.wire(api, chat.agent, loaded)
         # A saved config changes the defaults the Chat tab offers for new agents.
         config.save.click(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
     make_private(demo)
