@@ -7,14 +7,16 @@ background thread per store embeds what is pending, newest first, in batches.
 A search embeds the few newest pending messages itself (SYNC_LIMIT), so what was
 just said is found by meaning too; older ones are found by keyword until their turn.
 
-The thread ends when nothing is pending and stops before its store closes
-(`Store.on_close`), so it never writes through a closed store.
+The thread ends when nothing is pending. It stops before its store closes
+(`Store.on_close`) and never writes after that: a write already under way finishes
+first, an embedding still in flight is thrown away.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -29,15 +31,26 @@ SYNC_LIMIT = 16  # pending messages a search embeds itself before it runs
 MAX_CHARS = 4000  # embedded per message; the embedded model reads 256 tokens anyway
 
 
-def embed_pending(store: Store, agent_id: int, embedder: Embedder, limit: int = BATCH) -> int:
-    """Embed up to `limit` of the agent's newest messages that have no vector; how many were."""
+def embed_pending(store: Store, agent_id: int, embedder: Embedder, limit: int = BATCH,
+                  write: Callable[[str, list[tuple[int, bytes]]], None] | None = None) -> int:
+    """Embed up to `limit` of the agent's newest messages that have no vector; how many were.
+
+    `write(model, rows)` stores the vectors (default: straight into the store).
+    """
     pending = messages_store.pending_vectors(store, agent_id, limit)
     if not pending:
         return 0
     vectors = embedder.embed([text[:MAX_CHARS] for _, text in pending])
     blobs = [(mid, np.asarray(v, dtype=np.float32).tobytes()) for (mid, _), v in zip(pending, vectors)]
-    messages_store.put_vectors(store, embedder.name, blobs)
+    if write is None:
+        messages_store.put_vectors(store, embedder.name, blobs)
+    else:
+        write(embedder.name, blobs)
     return len(pending)
+
+
+class _Stopped(Exception):
+    pass
 
 
 class Indexer:
@@ -47,6 +60,7 @@ class Indexer:
         self._store = store
         self._wanted: dict[int, Embedder] = {}
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # held while vectors are written; stop() waits on it
         self._thread: threading.Thread | None = None
         self._stopped = False
         store.on_close.append(self.stop)
@@ -72,7 +86,9 @@ class Indexer:
         while (job := self._next()) is not None:
             agent_id, embedder = job
             try:
-                done = embed_pending(self._store, agent_id, embedder)
+                done = embed_pending(self._store, agent_id, embedder, write=self._write)
+            except _Stopped:
+                return
             except Exception as e:  # noqa: BLE001 - a failed batch must not kill the thread; keyword search still works
                 log.warning("Recall vectors of agent %s not written (tried again after its next step): %s", agent_id, e)
                 done = 0
@@ -81,13 +97,22 @@ class Indexer:
                     if self._wanted.get(agent_id) is embedder:
                         del self._wanted[agent_id]
 
-    def stop(self, timeout: float = 15.0) -> None:
-        """No more work; wait for the batch in hand to finish."""
+    def _write(self, model: str, rows: list[tuple[int, bytes]]) -> None:
+        with self._write_lock:
+            if self._stopped:  # the store is closing: these vectors are simply made again next time
+                raise _Stopped
+            messages_store.put_vectors(self._store, model, rows)
+
+    def stop(self) -> None:
+        """No more work, and no write after this returns (an embedding in flight is thrown away).
+
+        It does not wait for an embedding call to end, which for a dead endpoint can
+        take its retries; only for a write already under way.
+        """
         with self._lock:
             self._stopped = True
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+        with self._write_lock:
+            pass
 
     def idle(self, timeout: float = 30.0) -> bool:
         """Wait until nothing is pending (for tests and benchmarks); whether it got there."""
