@@ -14,10 +14,19 @@ base URL, Azure endpoint) is passed explicitly, so it never picks a key itself.
 The client's HTTP layer also enforces the deadline of `engine.llm.retry`
 (each timeout shrinks to the time left) and turns a reply that is not JSON
 (a proxy's HTML error page, a web UI at the wrong URL) into words.
+
+Clients are built once per process (`engine.llm.cache`), keyed by what defines
+them: endpoint type, base URL, API version, timeout, retries and the key that
+is sent. The key is resolved (and its binding checked) on every call, before
+the cache is asked, and the cache compares only a salted digest of it; so a
+key reaches only the client of an endpoint it is bound to, and a key changed in
+the Config tab builds a new client on the next request.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import os
 import re
@@ -30,12 +39,18 @@ from engine import config as config_mod
 from engine import secrets
 from engine.errors import ConfigError
 from engine.llm import retry
+from engine.llm.cache import BoundedCache
 
 DEFAULT_TIMEOUT = 60.0
 AZURE_API_VERSION = "2024-10-21"
 NO_KEY = "not-needed"
 SNIPPET_CHARS = 200
 _READ_CAP = 64_000  # enough of an error page to quote; the rest is never needed
+CACHE_SIZE = 32
+
+_clients: BoundedCache[openai.OpenAI] = BoundedCache(CACHE_SIZE)
+# Per process and random: the digests in cache keys say nothing about a key outside this process.
+_DIGEST_SALT = os.urandom(16)
 
 
 class NotJSONReply(openai.OpenAIError):
@@ -114,6 +129,23 @@ def _http_client(timeout: float) -> httpx2.Client:
                          event_hooks={"request": [_request_hook], "response": [_response_hook]})
 
 
+def _digest(key: str) -> bytes:
+    return hmac.new(_DIGEST_SALT, key.encode("utf-8"), hashlib.sha256).digest()
+
+
+def _cached(kind: str, endpoint_type: str, url: str, key: str, timeout: float, max_retries: int,
+            api_version: str | None = None) -> openai.OpenAI:
+    def build() -> openai.OpenAI:
+        common: dict[str, Any] = dict(api_key=key, timeout=timeout, max_retries=max_retries,
+                                      http_client=_http_client(timeout))
+        if kind == "azure":
+            return openai.AzureOpenAI(azure_endpoint=url, api_version=api_version, **common)
+        return openai.OpenAI(base_url=url, **common)
+
+    cache_key = (kind, endpoint_type, url, api_version, _digest(key), float(timeout), max_retries)
+    return _clients.get_or_build(cache_key, build)
+
+
 def make_client(
     endpoint_type: str,
     endpoint: str | None = None,
@@ -122,13 +154,13 @@ def make_client(
     timeout: float = DEFAULT_TIMEOUT,
     max_retries: int = 0,
 ) -> openai.OpenAI:
-    """A configured client. Retries are ours (with events), so the client's are off by default.
+    """A configured client (shared: built once per process for these settings and key).
 
+    Retries are ours (with events), so the client's are off by default.
     `api_key` is a key the caller brought for this very endpoint (a URL and key
     typed together); without it, only a key bound to the endpoint is sent.
     """
     own_key = (api_key or "").strip() or None
-    common: dict[str, Any] = dict(timeout=timeout, max_retries=max_retries, http_client=_http_client(timeout))
     if endpoint_type == "azure":
         if not endpoint:
             raise ConfigError("Azure OpenAI needs its endpoint URL (https://<resource>.openai.azure.com).")
@@ -138,22 +170,18 @@ def make_client(
                 f"No Azure OpenAI key is bound to {endpoint}: set AZURE_OPENAI_API_KEY with "
                 "AZURE_OPENAI_ENDPOINT set to this endpoint, or save a key for it in the Config tab."
             )
-        return openai.AzureOpenAI(
-            azure_endpoint=endpoint,
-            api_key=key,
-            api_version=os.environ.get("AZURE_OPENAI_API_VERSION", AZURE_API_VERSION),
-            **common,
-        )
+        version = os.environ.get("AZURE_OPENAI_API_VERSION", AZURE_API_VERSION)
+        return _cached("azure", endpoint_type, endpoint, key, timeout, max_retries, version)
     if endpoint_type == "openai":
         base_url = openai_base_url(endpoint)
         key = own_key or config_mod.api_key("openai", base_url)
         if not key and secrets.normalize_url(base_url) == secrets.normalize_url(secrets.OPENAI_URL):
             raise ConfigError("OpenAI needs an API key: set OPENAI_API_KEY.")
         # Another URL with no key bound to it is most likely a local server speaking OpenAI's API.
-        return openai.OpenAI(api_key=key or NO_KEY, base_url=base_url, **common)
+        return _cached("openai", endpoint_type, base_url, key or NO_KEY, timeout, max_retries)
     if endpoint_type in ("openai-compatible", "completions"):
         if not endpoint:
             raise ConfigError(f"An {endpoint_type} endpoint needs a base URL (for example http://localhost:8080/v1).")
         key = own_key or config_mod.api_key(endpoint_type, endpoint)
-        return openai.OpenAI(api_key=key or NO_KEY, base_url=endpoint, **common)
+        return _cached("openai", endpoint_type, endpoint, key or NO_KEY, timeout, max_retries)
     raise ConfigError(f"Endpoint type {endpoint_type!r} is not reached through the openai client.")

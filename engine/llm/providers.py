@@ -1,11 +1,22 @@
-"""Choosing a provider for an agent's model settings (a small registry by endpoint type)."""
+"""Choosing a provider for an agent's model settings (a small registry by endpoint type).
+
+Providers over an `openai` client are kept per process like the client itself
+(engine/llm/cache.py): the key holds the shared client, so a changed key or URL,
+which gives another client, gives another provider too. Keeping them also keeps
+what a provider learned about its server (one that refuses `tools`).
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from engine.config import LLMConfig
 from engine.errors import ConfigError
-from engine.llm.client import make_client
+from engine.llm.cache import BoundedCache
+from engine.llm.client import CACHE_SIZE, make_client
 from engine.llm.models import context_window
+
+_providers: BoundedCache[Any] = BoundedCache(CACHE_SIZE)
 
 
 def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | None = None):
@@ -19,7 +30,8 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | No
         from engine.llm.openai_provider import OpenAIProvider
 
         client = make_client(config.endpoint_type, config.endpoint, api_key=api_key, timeout=timeout)
-        return OpenAIProvider(client, config.model, window)
+        return _providers.get_or_build(("openai", client, config.model, window),
+                                       lambda: OpenAIProvider(client, config.model, window))
     if config.endpoint_type == "local":
         from engine.llm.local import LocalProvider
 
@@ -30,8 +42,10 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | No
 
         # CPU servers can take a minute on a first long prompt; the default timeout would cut them off.
         client = make_client("completions", config.endpoint, api_key=api_key, timeout=max(timeout, 300.0))
-        return CompletionsProvider(client, config.model, window, wrapper=config.wrapper or "chatml",
-                                   grammar=config.grammar)
+        wrapper = config.wrapper or "chatml"
+        return _providers.get_or_build(
+            ("completions", client, config.model, window, wrapper, config.grammar),
+            lambda: CompletionsProvider(client, config.model, window, wrapper=wrapper, grammar=config.grammar))
     from engine.llm.backends import BACKENDS, NativeProvider
 
     if config.endpoint_type in BACKENDS:
