@@ -248,6 +248,32 @@ class MemGPT:
         """One user turn, run to the end; the events it produced."""
         return list(self.stream(agent, text))
 
+    def stoppable(self, agent: AgentRef, events: Iterator[Event], stop: Callable[[], bool]) -> Iterator[Event]:
+        """The agent's turn `events`, ended early once `stop()` is true and nothing is half done.
+
+        Every message is stored as it happens, so ending a turn keeps all it said.
+        It is ended (the generator closed, which frees the agent) only after an
+        event that leaves no call of the model without its stored result: closing
+        between a call and its result would leave the call to be marked
+        "interrupted" later, though it ran. `stop` is asked after each event, so a
+        turn waiting on the model ends when that call returns; its reply, neither
+        shown nor stored yet, is then dropped.
+        """
+        from engine.agent import REPAIR_WINDOW, unanswered_calls
+        from engine.store import messages as messages_store
+
+        agent_id = self._row(agent).id
+        try:
+            for event in events:
+                yield event
+                if stop() and not unanswered_calls(
+                        messages_store.list_messages(self.runtime.store, agent_id, last=REPAIR_WINDOW)):
+                    return
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()
+
     def run_command(self, agent: AgentRef, command: str) -> list[Event] | str:
         """A slash command of the terminal chat (`/pop 2`, `/retry`, `/rethink TEXT`, `/memory`...).
 

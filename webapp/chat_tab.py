@@ -13,10 +13,13 @@ from engine.errors import MemGPTError
 from engine.events import Error, Event, UserMessage
 from webapp.common import describe_models, guarded, load_agent, row
 from webapp.render import apply_event, status_line, stored_to_messages
+from webapp.stopping import Runs
 from webapp.viewing import Viewing
 
 PROVIDERS = ["local", *[t for t in config_mod.ENDPOINT_TYPES if t != "local"]]
 EMBEDDERS = ["local", "openai", "azure", "openai-compatible"]
+WORKING = "⏳ **Working…**"
+STOPPED = "⏹️ **Stopped.** What was said until then is stored."
 
 
 @dataclasses.dataclass
@@ -39,6 +42,7 @@ class ChatTab:
     chatbot: gr.Chatbot
     message: gr.Textbox
     send: gr.Button
+    stop: gr.Button  # shown while a turn of this tab runs
     retry: gr.Button
     pop: gr.Button
     heartbeat: gr.Button
@@ -81,6 +85,7 @@ def build(api: MemGPT) -> ChatTab:
     with gr.Row():
         message = gr.Textbox(label="Message", placeholder="Say something…", scale=5, lines=1)
         send = gr.Button("Send", variant="primary", scale=1)
+        stop = gr.Button("Stop", variant="stop", scale=1, visible=False)
     with gr.Row():
         retry = gr.Button("Retry")
         pop = gr.Button("Pop last")
@@ -94,7 +99,7 @@ def build(api: MemGPT) -> ChatTab:
             rewrite = gr.Button("Replace sent message (rewrite)")
     status = gr.Markdown()
     return ChatTab(agent, refresh, header, new_name, preset, persona, human, provider, model, endpoint, embedder,
-                   embed_model, embed_dim, embed_endpoint, create, chatbot, message, send, retry, pop, heartbeat,
+                   embed_model, embed_dim, embed_endpoint, create, chatbot, message, send, stop, retry, pop, heartbeat,
                    summarize, warn, edit_text, rethink, rewrite, status)
 
 
@@ -126,6 +131,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
     `viewing` records which agent each browser tab shows, so that a reply still
     streaming for the agent picked before stops drawing into the conversation.
     """
+    runs = Runs()
 
     @guarded
     def on_pick(name, request: gr.Request):
@@ -186,39 +192,49 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
     tab.embedder.change(embedder_defaults, [tab.embedder], [tab.embed_model, tab.embed_dim])
 
     def stream(events, history, current, request):
-        """Render a stream of events: yields (event, (chatbot, status)), the view None once another agent is shown.
+        """Render a turn: yields (event, (chatbot, status, stop button)), the view None once another agent is shown.
 
-        The events are consumed to the end either way: the turn finishes and is stored.
+        The events are consumed to the end either way (the turn finishes and is stored),
+        unless this tab's Stop ends the turn early.
         """
+        flag = runs.start(request, current)
         notes: list[str] = []
-        for event in events:
-            history = apply_event(history, event)
-            line = status_line(event)
-            if line:
-                notes = [line]
-            yield event, ((history, " · ".join(notes)) if viewing.shows(request, current) else None)
+        try:
+            if viewing.shows(request, current):
+                yield None, (history, WORKING, gr.Button(visible=True))
+            for event in api.stoppable(current, events, flag.is_set):
+                history = apply_event(history, event)
+                line = status_line(event)
+                if line:
+                    notes = [line]
+                yield event, ((history, " · ".join(notes + [WORKING]), gr.skip())
+                              if viewing.shows(request, current) else None)
+        finally:
+            runs.finish(request, current, flag)
         if viewing.shows(request, current):
-            yield None, (history, " · ".join(notes + [_totals(api, current)]))
+            done = [STOPPED] if flag.is_set() else notes
+            yield None, (history, " · ".join(done + [_totals(api, current)]), gr.Button(visible=False))
 
     def views(rendered):
-        """Only the updates meant for the agent still shown; (chatbot, status)."""
+        """Only the updates meant for the agent still shown; (chatbot, status, stop button)."""
         for _, view in rendered:
-            yield view if view is not None else (gr.skip(), gr.skip())
+            yield view if view is not None else (gr.skip(), gr.skip(), gr.skip())
 
     @guarded
     def on_send(text, history, current, request: gr.Request):
         agent = load_agent(api, current)
         if not text or not text.strip():
-            yield history, "Type a message first.", text
+            yield history, "Type a message first.", text, gr.skip()
             return
         if agent.busy:
             # Waiting here would hold one of the server's few workers for a whole turn;
             # enough such waits and every other agent stalls. The text stays in the box.
-            yield history, "This agent is answering another message (another tab?); send again once it has.", text
+            yield (history, "This agent is answering another message (another tab?); send again once it has.", text,
+                   gr.skip())
             return
         accepted, refusal = False, ""
         for event, view in stream(agent.step(text), history or [], current, request):
-            chat, note = view if view is not None else (gr.skip(), gr.skip())
+            chat, note, stop = view if view is not None else (gr.skip(), gr.skip(), gr.skip())
             # The box empties once the agent has the message. A refused one (too long, say) stays there to be
             # shortened, and the status line says so; later updates leave the box alone so the next message
             # can be typed meanwhile.
@@ -226,10 +242,10 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
             accepted = accepted or arrived
             if isinstance(event, Error) and not accepted:
                 refusal = f"**Not sent:** {event.message} Your text is still in the box."
-            yield chat, (refusal or note) if view is not None else note, ("" if arrived else gr.skip())
+            yield chat, (refusal or note) if view is not None else note, ("" if arrived else gr.skip()), stop
 
     send_inputs = [tab.message, tab.chatbot, agent_id]
-    send_outputs = [tab.chatbot, tab.status, tab.message]
+    send_outputs = [tab.chatbot, tab.status, tab.message, tab.stop]
     # "multiple": by default Gradio drops a click while the same event is still running in this tab, so after
     # picking another agent mid-reply Send did nothing until the old turn ended. A second message to a busy
     # agent is refused visibly in on_send instead.
@@ -256,7 +272,16 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
 
     for button, name in ((tab.retry, "retry"), (tab.heartbeat, "heartbeat"), (tab.summarize, "summarize"),
                          (tab.warn, "warn")):
-        agent_changed(button.click(operation(name), [tab.chatbot, agent_id], [tab.chatbot, tab.status]))
+        agent_changed(button.click(operation(name), [tab.chatbot, agent_id], [tab.chatbot, tab.status, tab.stop]))
+
+    @guarded
+    def on_stop(current, request: gr.Request):
+        if not runs.stop(request, current):
+            return gr.Button(visible=False), gr.skip()
+        return gr.skip(), "⏹️ Stopping: the turn ends once the step under way is done (a model call, a function)."
+
+    # Unqueued: a Stop waiting in the queue behind busy workers would come too late.
+    tab.stop.click(on_stop, [agent_id], [tab.stop, tab.status], queue=False)
 
     @guarded
     def on_pop(current):
