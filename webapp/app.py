@@ -6,7 +6,7 @@ import gradio as gr
 
 from engine.api import MemGPT
 from engine.runtime import Runtime
-from webapp import address, agent_tab, archival_tab, chat_tab, config_tab, context_tab, memory_tab
+from webapp import address, agent_tab, archival_tab, chat_tab, config_tab, context_tab, memory_tab, recall_tab
 from webapp.common import guarded
 from webapp.exposure import Exposure
 from webapp.viewing import Viewing
@@ -27,6 +27,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
                 chat = chat_tab.build(api)
             with gr.Tab("Memory"):
                 memory = memory_tab.build(api, agent_id)
+            with gr.Tab("Recall") as recall_page:
+                recall = recall_tab.build(api)
             with gr.Tab("Archival"):
                 archival = archival_tab.build(api, exposure)
             with gr.Tab("Context"):
@@ -50,6 +52,7 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         chat_tab.wire(api, chat, agent_id, after_agent_event, viewing)
         demo.unload(viewing.forget)
         memory_tab.wire(api, memory, agent_id)
+        recall_tab.wire(api, recall, agent_id, recall_page)
         archival_tab.wire(api, archival, agent_id, exposure)
         context_tab.wire(api, context, agent_id)
         agent_tab.wire(api, agent_settings, agent_id, chat.agent, chat.header, exposure)
