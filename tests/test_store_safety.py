@@ -196,6 +196,9 @@ def test_backup_while_the_app_holds_the_database(home, settings, make_agent, tmp
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
     assert conn.execute("SELECT count(*) FROM messages WHERE content LIKE 'turn %'").fetchone()[0] == 30
     conn.close()
+    # The read has made its point. Left open, it would make every later run's closing checkpoint
+    # (TRUNCATE waits for readers) sit out the whole busy timeout: 15 s each, most of this test's time.
+    cursor.close()
 
     again = _run_app("backup", str(target), home=home)
     assert again.returncode == 2 and "already exists" in again.stderr and "--force" in again.stderr
@@ -205,7 +208,6 @@ def test_backup_while_the_app_holds_the_database(home, settings, make_agent, tmp
         refused = _run_app("backup", str(home / own), "--force", home=home)
         assert refused.returncode == 2 and "cannot be the database itself" in refused.stderr
     assert live.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    cursor.close()
     live.close()
 
 
