@@ -8,12 +8,13 @@ import gradio as gr
 
 from engine.api import MemGPT
 from engine.errors import MemGPTError
-from webapp.common import guarded, need_agent, row
+from webapp.common import guarded, need_agent, refusal_text, row
 from webapp.exposure import Exposure, Refused
 
 RESULT_COLUMNS = ["rank", "score", "id", "source", "text"]
 SOURCE_COLUMNS = ["source", "passages", "embedder", "attached"]
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".csv", ".json", ".html", ".htm"]
+SHOWN = 20  # results in the table, in one search (the engine takes up to 100)
 
 
 @dataclasses.dataclass
@@ -25,6 +26,11 @@ class ArchivalTab:
     insert: gr.Button
     delete_id: gr.Number
     delete: gr.Button
+    confirm_box: gr.Column  # the delete's confirmation, naming the passage
+    confirm_text: gr.Markdown
+    confirm: gr.Button
+    cancel: gr.Button
+    pending: gr.State  # the passage id the confirmation was shown for
     files: gr.File
     directory: gr.Textbox
     source_name: gr.Textbox
@@ -48,6 +54,12 @@ def build(api: MemGPT, exposure: Exposure) -> ArchivalTab:
     with gr.Row():
         delete_id = gr.Number(label="Passage id", precision=0)
         delete = gr.Button("Delete passage", variant="stop")
+    with gr.Column(visible=False, elem_id="passage-confirm") as confirm_box:
+        confirm_text = gr.Markdown()
+        with gr.Row():
+            confirm = gr.Button("Confirm delete", variant="stop")
+            cancel = gr.Button("Keep it")
+    pending = gr.State(None)
     gr.Markdown("### Load data")
     with gr.Row():
         files = gr.File(label="Files (txt, md, pdf, csv, json, html)", file_count="multiple", file_types=UPLOAD_TYPES)
@@ -67,7 +79,8 @@ def build(api: MemGPT, exposure: Exposure) -> ArchivalTab:
         attach = gr.Button("Attach to this agent")
         detach = gr.Button("Detach")
     status = gr.Markdown()
-    return ArchivalTab(query, search, results, new_text, insert, delete_id, delete, files, directory, source_name,
+    return ArchivalTab(query, search, results, new_text, insert, delete_id, delete, confirm_box, confirm_text,
+                       confirm, cancel, pending, files, directory, source_name,
                        load, load_report, sources, source_pick, attach, detach, status)
 
 
@@ -81,22 +94,41 @@ def source_rows(api: MemGPT, current: int | None):
 
 
 def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) -> None:
-    @guarded
-    def on_search(query, current):
-        agent = need_agent(current)
+    def results(query, current):
+        """The table and its status line for `query` (an empty one lists the passages as stored)."""
+        if current is None:
+            return [], ""
         try:
-            found = api.search_archival(agent, query or "")
-            hits = list(found.hits)
-            for page in range(1, min(found.last, 3) + 1):  # show up to 20 results
-                hits += api.search_archival(agent, query or "", page=page).hits
+            found = api.search_archival(current, query or "", k=SHOWN)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         rows = [[i, round(h.score, 4), h.passage.id, h.passage.source_name or "(agent)", h.passage.text]
-                for i, h in enumerate(hits, 1)]
-        return rows, f"{found.total} results in all."
+                for i, h in enumerate(found.hits, 1)]
+        shown = f"the first {len(rows)} shown" if found.total > len(rows) else "all shown"
+        return rows, f"{found.total} results in all ({shown})." if found.total else "No passages found."
+
+    @guarded
+    def on_search(query, current):
+        need_agent(current)
+        return results(query, current)
 
     tab.search.click(on_search, [tab.query, agent_id], [tab.results, tab.status])
     tab.query.submit(on_search, [tab.query, agent_id], [tab.results, tab.status])
+    def on_agent(query, current):
+        # Another agent's passages must not stay on screen under this one's name. An agent whose
+        # embedder cannot be used says so here, not in a toast at every pick.
+        try:
+            return results(query, current)
+        except gr.Error as e:
+            return [], refusal_text(e)
+
+    agent_id.change(on_agent, [tab.query, agent_id], [tab.results, tab.status])
+
+    def on_pick_row(evt: gr.SelectData):
+        row = evt.row_value if hasattr(evt, "row_value") else None
+        return int(row[2]) if row else gr.skip()
+
+    tab.results.select(on_pick_row, None, [tab.delete_id])
 
     @guarded
     def on_insert(text, current):
@@ -113,16 +145,34 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
     tab.insert.click(on_insert, [tab.new_text, agent_id], [tab.new_text, tab.status])
 
     @guarded
-    def on_delete(passage_id, current):
+    def on_delete(passage_id, table, current):
         if not passage_id:
-            raise gr.Error("Give the id of the passage to delete.")
+            raise gr.Error("Give the id of the passage to delete (or click its row).")
+        need_agent(current)
+        passage = int(passage_id)
+        text = next((str(r[4]) for r in _table_rows(table) if _as_int(r[2]) == passage), None)
+        quoted = f"\n\n> {text[:300].replace(chr(10), ' ')}{' …' if len(text) > 300 else ''}" if text else ""
+        return (gr.Column(visible=True),
+                f"**Delete passage {passage}?** The agent will no longer find it; this cannot be undone.{quoted}",
+                passage)
+
+    tab.delete.click(on_delete, [tab.delete_id, tab.results, agent_id],
+                     [tab.confirm_box, tab.confirm_text, tab.pending])
+
+    @guarded
+    def on_confirm(passage, query, current):
+        if passage is None:
+            return gr.Column(visible=False), gr.skip(), gr.skip(), None
         try:
-            api.delete_archival(need_agent(current), int(passage_id))
+            api.delete_archival(need_agent(current), int(passage))
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
-        return f"Deleted passage {int(passage_id)}."
+        rows, status = results(query, current)
+        return gr.Column(visible=False), rows, f"Deleted passage {int(passage)}. {status}", None
 
-    tab.delete.click(on_delete, [tab.delete_id, agent_id], [tab.status])
+    tab.confirm.click(on_confirm, [tab.pending, tab.query, agent_id],
+                      [tab.confirm_box, tab.results, tab.status, tab.pending])
+    tab.cancel.click(lambda: (gr.Column(visible=False), None), None, [tab.confirm_box, tab.pending])
 
     @guarded
     def on_load(files, directory, name, current, progress=gr.Progress()):
@@ -168,3 +218,18 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
     tab.attach.click(attach_or_detach(True), [tab.source_pick, agent_id], [tab.sources, tab.status])
     tab.detach.click(attach_or_detach(False), [tab.source_pick, agent_id], [tab.sources, tab.status])
     agent_id.change(guarded(lambda c: source_rows(api, c)), [agent_id], [tab.sources, tab.source_pick])
+
+
+def _table_rows(table) -> list:
+    """The rows of a Dataframe value as the browser sent it (a pandas frame, or rows)."""
+    values = getattr(table, "values", None)
+    if values is not None:
+        return values.tolist()
+    return list(table or [])
+
+
+def _as_int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
