@@ -6,7 +6,17 @@ import gradio as gr
 
 from engine.api import MemGPT
 from engine.runtime import Runtime
-from webapp import address, agent_tab, archival_tab, chat_tab, config_tab, context_tab, memory_tab, recall_tab
+from webapp import (
+    address,
+    agent_tab,
+    archival_tab,
+    chat_tab,
+    config_tab,
+    context_tab,
+    memory_panel,
+    memory_tab,
+    recall_tab,
+)
 from webapp.common import guarded
 from webapp.exposure import Exposure
 from webapp.viewing import Viewing
@@ -23,7 +33,7 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         gr.Markdown(f"# {TITLE}\nAn agent with self-editing memory, on your own machine.")
         agent_id = gr.State(None)  # this browser tab's agent; each request loads it from the store
         with gr.Tabs():
-            with gr.Tab("Chat"):
+            with gr.Tab("Chat") as chat_page:
                 chat = chat_tab.build(api)
             with gr.Tab("Memory"):
                 memory = memory_tab.build(api, agent_id)
@@ -40,7 +50,9 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
 
         def after_agent_event(event, picked: bool = False):
             # Whatever a turn or a switch of agent changed, the other views follow.
-            chain = event.then(guarded(lambda c: memory_tab.summary(api, c)), [agent_id],
+            chain = event.then(lambda c: memory_panel.render(api, c), [agent_id], [chat.memory],
+                               show_progress="hidden").then(
+                guarded(lambda c: memory_tab.summary(api, c)), [agent_id],
                                [memory.counts, memory.history]).then(
                 guarded(lambda c: context_tab.measure(api, c)), [agent_id], [context.bar, context.table])
             if not picked:
@@ -51,6 +63,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         viewing = Viewing()
         chat_tab.wire(api, chat, agent_id, after_agent_event, viewing)
         demo.unload(viewing.forget)
+        # Memory edited in the Memory tab (or by another tab's turn) shows when the chat is back in view.
+        chat_page.select(lambda c: memory_panel.render(api, c), [agent_id], [chat.memory], show_progress="hidden")
         memory_tab.wire(api, memory, agent_id)
         recall_tab.wire(api, recall, agent_id, recall_page)
         archival_tab.wire(api, archival, agent_id, exposure)

@@ -11,6 +11,7 @@ from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.events import Error, Event, UserMessage
+from webapp import memory_panel
 from webapp.common import describe_models, guarded, load_agent, row
 from webapp.render import apply_event, status_line, stored_to_messages
 from webapp.stopping import Runs
@@ -52,6 +53,7 @@ class ChatTab:
     rethink: gr.Button
     rewrite: gr.Button
     status: gr.Markdown
+    memory: gr.HTML  # core memory beside the conversation (webapp/memory_panel.py)
 
 
 def agent_names(api: MemGPT) -> list[str]:
@@ -81,26 +83,31 @@ def build(api: MemGPT) -> ChatTab:
             embed_dim = gr.Number(value=settings.embedding.dim, precision=0, label="Dimension")
             embed_endpoint = gr.Textbox(value=settings.embedding.endpoint or "", label="Embedding base URL")
         create = gr.Button("Create agent", variant="primary")
-    chatbot = gr.Chatbot(label="Conversation", elem_id="chatbot", height=520, buttons=["copy"], feedback_options=None)
-    with gr.Row():
-        message = gr.Textbox(label="Message", placeholder="Say something…", scale=5, lines=1)
-        send = gr.Button("Send", variant="primary", scale=1)
-        stop = gr.Button("Stop", variant="stop", scale=1, visible=False)
-    with gr.Row():
-        retry = gr.Button("Retry")
-        pop = gr.Button("Pop last")
-        heartbeat = gr.Button("Heartbeat")
-        summarize = gr.Button("Summarize now")
-        warn = gr.Button("Memory warning")
-    with gr.Accordion("Rethink / rewrite the last reply", open=False):
-        edit_text = gr.Textbox(label="New text")
-        with gr.Row():
-            rethink = gr.Button("Replace inner monologue (rethink)")
-            rewrite = gr.Button("Replace sent message (rewrite)")
-    status = gr.Markdown()
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=360):
+            chatbot = gr.Chatbot(label="Conversation", elem_id="chatbot", height=520, buttons=["copy"],
+                                 feedback_options=None)
+            with gr.Row():
+                message = gr.Textbox(label="Message", placeholder="Say something…", scale=5, lines=1)
+                send = gr.Button("Send", variant="primary", scale=1)
+                stop = gr.Button("Stop", variant="stop", scale=1, visible=False)
+            with gr.Row():
+                retry = gr.Button("Retry")
+                pop = gr.Button("Pop last")
+                heartbeat = gr.Button("Heartbeat")
+                summarize = gr.Button("Summarize now")
+                warn = gr.Button("Memory warning")
+            with gr.Accordion("Rethink / rewrite the last reply", open=False):
+                edit_text = gr.Textbox(label="New text")
+                with gr.Row():
+                    rethink = gr.Button("Replace inner monologue (rethink)")
+                    rewrite = gr.Button("Replace sent message (rewrite)")
+            status = gr.Markdown()
+        with gr.Column(scale=1, min_width=280):
+            _, memory = memory_panel.build()
     return ChatTab(agent, refresh, header, new_name, preset, persona, human, provider, model, endpoint, embedder,
                    embed_model, embed_dim, embed_endpoint, create, chatbot, message, send, stop, retry, pop, heartbeat,
-                   summarize, warn, edit_text, rethink, rewrite, status)
+                   summarize, warn, edit_text, rethink, rewrite, status, memory)
 
 
 def current_defaults(api: MemGPT) -> list:
