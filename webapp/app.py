@@ -32,16 +32,21 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nAn agent with self-editing memory, on your own machine.")
         agent_id = gr.State(None)  # this browser tab's agent; each request loads it from the store
+        naming: list[gr.Markdown] = []  # a line atop each tab that names the agent it shows
         with gr.Tabs():
             with gr.Tab("Chat") as chat_page:
                 chat = chat_tab.build(api)
             with gr.Tab("Memory"):
+                naming.append(gr.Markdown(NO_AGENT))
                 memory = memory_tab.build(api, agent_id)
             with gr.Tab("Recall") as recall_page:
+                naming.append(gr.Markdown(NO_AGENT))
                 recall = recall_tab.build(api)
             with gr.Tab("Archival"):
+                naming.append(gr.Markdown(NO_AGENT))
                 archival = archival_tab.build(api, exposure)
             with gr.Tab("Context"):
+                naming.append(gr.Markdown(NO_AGENT))
                 context = context_tab.build(api)
             with gr.Tab("Agent"):
                 agent_settings = agent_tab.build(api)
@@ -59,6 +64,10 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
                 # A pick redraws the Memory blocks anyway (agent_id.change); bumping the version then
                 # would call the listeners of the blocks being replaced, which Gradio no longer knows.
                 chain.then(lambda v: v + 1, [memory.version], [memory.version])
+
+        # From the picker's value, not agent_id: a rename keeps the id and changes the name.
+        chat.agent.change(lambda name: [naming_line(name)] * len(naming), [chat.agent], naming,
+                          show_progress="hidden", queue=False)
 
         viewing = Viewing()
         chat_tab.wire(api, chat, agent_id, after_agent_event, viewing)
@@ -78,6 +87,14 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         config.save.click(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
     make_private(demo)
     return demo
+
+
+NO_AGENT = "No agent picked: pick or create one in the Chat tab."
+
+
+def naming_line(name: str | None) -> str:
+    # Names hold only letters, digits, spaces, dots and dashes (engine.agents), nothing Markdown reads.
+    return f"Agent: **{name}**" if name else NO_AGENT
 
 
 def make_private(demo: gr.Blocks) -> None:

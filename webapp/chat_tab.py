@@ -28,6 +28,7 @@ class ChatTab:
     agent: gr.Dropdown
     refresh: gr.Button
     header: gr.Markdown
+    new_form: gr.Accordion  # open while there is no agent; folded once one is created
     new_name: gr.Textbox
     preset: gr.Dropdown
     persona: gr.Dropdown
@@ -67,7 +68,7 @@ def build(api: MemGPT) -> ChatTab:
         agent = gr.Dropdown(agent_names(api), label="Agent", value=None, scale=3, allow_custom_value=False)
         refresh = gr.Button("↻ Refresh list", scale=1)
     header = gr.Markdown("Pick an agent, or create one below.")
-    with gr.Accordion("New agent", open=not agent_names(api)):
+    with gr.Accordion("New agent", open=not agent_names(api), elem_id="new-agent") as new_form:
         with gr.Row():
             new_name = gr.Textbox(label="Name", placeholder="e.g. Sam")
             preset = gr.Dropdown(library.preset_names(), value=settings.default_preset, label="Preset")
@@ -105,7 +106,7 @@ def build(api: MemGPT) -> ChatTab:
             status = gr.Markdown()
         with gr.Column(scale=1, min_width=280):
             _, memory = memory_panel.build()
-    return ChatTab(agent, refresh, header, new_name, preset, persona, human, provider, model, endpoint, embedder,
+    return ChatTab(agent, refresh, header, new_form, new_name, preset, persona, human, provider, model, endpoint, embedder,
                    embed_model, embed_dim, embed_endpoint, create, chatbot, message, send, stop, retry, pop, heartbeat,
                    summarize, warn, edit_text, rethink, rewrite, status, memory)
 
@@ -113,13 +114,14 @@ def build(api: MemGPT) -> ChatTab:
 def current_defaults(api: MemGPT) -> list:
     """Agent choices and new-agent defaults as saved now (the Config tab may have changed them)."""
     s = api.settings
-    return [gr.Dropdown(choices=agent_names(api)), s.default_preset, s.default_persona, s.default_human,
+    names = agent_names(api)
+    return [gr.Dropdown(choices=names), gr.Accordion(open=not names), s.default_preset, s.default_persona, s.default_human,
             s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.embedding.endpoint_type, s.embedding.model,
             s.embedding.dim, s.embedding.endpoint or ""]
 
 
 def default_components(tab: ChatTab) -> list:
-    return [tab.agent, tab.preset, tab.persona, tab.human, tab.provider, tab.model, tab.endpoint, tab.embedder,
+    return [tab.agent, tab.new_form, tab.preset, tab.persona, tab.human, tab.provider, tab.model, tab.endpoint, tab.embedder,
             tab.embed_model, tab.embed_dim, tab.embed_endpoint]
 
 
@@ -173,13 +175,14 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
         except (MemGPTError, ValueError) as e:
             raise gr.Error(str(e)) from e
         gr.Info(f"Created {created.name}.")
-        return gr.Dropdown(choices=agent_names(api), value=created.name), ""
+        # The form folds away so the conversation starts near the top of the screen.
+        return gr.Dropdown(choices=agent_names(api), value=created.name), "", gr.Accordion(open=False)
 
     tab.create.click(
         on_create,
         [tab.new_name, tab.preset, tab.persona, tab.human, tab.provider, tab.model, tab.endpoint, tab.embedder,
          tab.embed_model, tab.embed_dim, tab.embed_endpoint],
-        [tab.agent, tab.new_name],
+        [tab.agent, tab.new_name, tab.new_form],
     )
 
     def provider_defaults(provider):
@@ -214,7 +217,9 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
                 line = status_line(event)
                 if line:
                     notes = [line]
-                yield event, ((history, " · ".join(notes + [WORKING]), gr.skip())
+                # Stop is sent with every update, not only the first: on a loaded machine a turn once
+                # ran with Stop still hidden (cause not pinned down); a repeated "show" costs nothing.
+                yield event, ((history, " · ".join(notes + [WORKING]), gr.Button(visible=True))
                               if viewing.shows(request, current) else None)
         finally:
             runs.finish(request, current, flag)
