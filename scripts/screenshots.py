@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # The tests that call page.screenshot() into SCREENSHOTS, and the files they write.
 TESTS = ["test_create_chat_memory_context", "test_archival_insert_and_search",
-         "test_config_persists_and_dead_endpoint_is_readable"]
+         "test_config_persists_and_dead_endpoint_is_readable", "test_browse_and_search_the_whole_history",
+         "test_rename_duplicate_export_import_delete"]
 
 
 def main() -> int:

@@ -9,6 +9,7 @@ import gradio as gr
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.ui.conftest import SCREENSHOTS
 from tests.ui.helpers import create_agent, open_tab, say
 
 
@@ -74,6 +75,7 @@ def test_rename_duplicate_export_import_delete(page: Page, served, tmp_path):
     page.get_by_role("button", name="Export this agent").click()
     link = page.locator("#export-file a").first
     expect(link).to_have_attribute("download", "Ada-Lovelace.memgpt.json")
+    page.screenshot(path=str(SCREENSHOTS / "agent.png"), full_page=True)
     with page.expect_download() as download:
         link.click()
     exported = tmp_path / "exported.json"

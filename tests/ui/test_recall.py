@@ -6,6 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
+from tests.ui.conftest import SCREENSHOTS
 from tests.ui.helpers import create_agent, open_tab, say
 
 
@@ -31,6 +32,7 @@ def test_browse_and_search_the_whole_history(page: Page, served):
     expect(position).to_contain_text(f"Page {listing.last} of {listing.last + 1}")
     expect(table.get_by_role("gridcell", name="My owl is called Hoot.")).to_be_visible()
     expect(table.get_by_role("gridcell", name="no (summarized out)").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "recall.png"), full_page=True)
 
     page.get_by_label("Search the conversation history").fill("Hoot")
     page.get_by_label("Exact words").check()
