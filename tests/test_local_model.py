@@ -21,23 +21,23 @@ from engine.tools.runner import check_arguments
 
 pytestmark = pytest.mark.slow
 
+# Twenty messages, one of each kind a user sends: greetings, facts to remember, questions that need a
+# search, small talk, a long text, and input that is not quite text. Every one is a step that must
+# end in a valid call; fifty steps proved no more than these twenty and cost 10 minutes of CI.
+LONG = ("Here is how my week went, sorry it is long. Monday I covered a double night shift because a colleague "
+        "was ill, Tuesday I slept most of the day and then went to my sister Ana's for dinner, Wednesday I took "
+        "Pepper to the vet for her vaccines, Thursday I finally booked the flights for Japan in April, and on "
+        "Friday the car broke down on the way to work so I took the bus and was late. What a week!")
 VARIED = [
-    "Hi there!", "My name is Kim.", "I work as a nurse on night shifts.", "What's the weather like where you are?",
-    "Tell me a joke about cats.", "Can you remember that my sister is called Ana?", "What did I tell you earlier?",
-    "I'm feeling a bit tired today.", "Do you like music?", "My favourite band is Radiohead.",
-    "Search your memory for anything about my job.", "How old do you think I am?", "Let's talk about space.",
-    "Why is the sky blue?", "Write me a two-line poem.", "I have a dog named Pepper.", "What's 17 times 3?",
-    "Please store this fact: the wifi password is on the fridge.", "Do you remember my dog's name?",
-    "Good morning!", "¿Hablas español?", "I'm planning a trip to Japan next spring.", "What should I pack?",
-    "Ugh, Mondays.", "Who are you, really?", "Summarize what you know about me.", "Can you keep a secret?",
-    "I just got promoted!", "What's your favourite colour?", "Tell me something surprising.",
-    "I think I'll learn to play the guitar.", "Remind me what my sister's name is.", "lol",
-    "Are you a robot?", "Recommend a book please.", "I had pasta for dinner.", "What day is it today?",
-    "Let's play twenty questions.", "I'm allergic to peanuts, please remember that.", "Bye for now!",
-    "I'm back.", "Did you miss me?", "What are you thinking about?", "Explain recursion simply.",
-    "My birthday is on the 3rd of May.", "{\"type\": \"not really json\"", "   spaces   around   ",
-    "Can you search our conversation for 'Japan'?", "What's the capital of Australia?", "Thanks, that's all.",
+    "Hi there!", "My name is Kim.", "I work as a nurse on night shifts.",
+    "Can you remember that my sister is called Ana?", "I have a dog named Pepper.",
+    "Please store this fact: the wifi password is on the fridge.", "Search your memory for anything about my job.",
+    "Do you remember my dog's name?", "Tell me a joke about cats.", "What's 17 times 3?",
+    "Good morning!", "¿Hablas español?", LONG, "Can you search our conversation for 'Japan'?",
+    "I'm allergic to peanuts, please remember that.", "lol", "{\"type\": \"not really json\"",
+    "   spaces   around   ", "Summarize what you know about me.", "Bye for now!",
 ]
+AGENT_STEPS = 10  # steps per agent: keeps the window (and each step's prompt) well inside the model's context
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +46,12 @@ def model():
 
 
 def test_every_reply_is_a_valid_call_of_the_preset(runtime, settings, store, library, registry, model):
-    """50 steps on varied messages: every reply parses into a valid call (failures counted)."""
-    assert len(VARIED) == 50
+    """Varied messages: every reply parses into a valid call of the agent's functions (failures listed)."""
     failures: list[str] = []
     options = AgentOptions(chain_limit=1, verify_first_message=False)
     agent = None
     for i, text in enumerate(VARIED):
-        if i % 10 == 0:  # a fresh agent every 10 steps keeps the window (and the test's run time) bounded
+        if i % AGENT_STEPS == 0:
             create_agent(store, settings, library, registry, f"kim{i}")
             agent = Agent.load(runtime, f"kim{i}", provider=model, embedder=shared_embedder(), options=options)
         schemas = {f["name"]: f for f in agent.functions()}
@@ -70,7 +69,7 @@ def test_every_reply_is_a_valid_call_of_the_preset(runtime, settings, store, lib
         problem = check_arguments(schemas[call.name], call.arguments)
         if problem:
             failures.append(f"{text!r}: {problem}")
-    assert failures == [], f"{len(failures)} of 50 replies were not valid calls: {failures}"
+    assert failures == [], f"{len(failures)} of {len(VARIED)} replies were not valid calls: {failures}"
 
 
 def test_offline_default_pair_end_to_end(runtime, settings, store, library, registry):
