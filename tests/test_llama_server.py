@@ -96,7 +96,9 @@ def run_agent(runtime, make_agent, embedder, name, endpoint_type, url, provider,
     for text in messages:
         started = time.monotonic()
         events = list(agent.step(text))
-        print(f"{name}: step took {time.monotonic() - started:.1f} s: {[e.kind for e in events]}")
+        tokens = [(e.prompt_tokens, e.completion_tokens) for e in events if isinstance(e, Usage)]
+        print(f"{name}: step took {time.monotonic() - started:.1f} s, (prompt, completion) tokens per call "
+              f"{tokens}: {[e.kind for e in events]}")
         errors = [e.message for e in events if isinstance(e, Error)]
         assert errors == [], f"{text!r}: {errors}"
         for call in (e for e in events if isinstance(e, ToolCall)):
