@@ -295,11 +295,7 @@ class RecallMemory:
             nearest = messages_store.vector_search(store, self.agent_id, self._embedder.name, vector, pool,
                                                    since=since, until=until)
             fetched = messages_store.fetch(store, [mid for mid, _ in nearest])
-            similar = sorted(
-                ((mid, passages_store.similarity(d) - retrieval.short_penalty(fetched[mid].text))
-                 for mid, d in nearest if mid in fetched),
-                key=lambda item: (-item[1], item[0]),
-            )
+            similar = retrieval.penalized(nearest, {mid: m.text for mid, m in fetched.items()})
         keyword = messages_store.keyword_scored(store, self.agent_id, retrieval.keyword_terms(query), pool,
                                                 since=since, until=until)
 
@@ -452,11 +448,7 @@ class ArchivalMemory:
         keyword = passages_store.keyword_scored(store, self.agent_id, query, pool, any_word=True,
                                                 words=retrieval.keyword_terms(query), since=since, until=until)
         fetched = passages_store.fetch(store, [pid for pid, _ in nearest] + [pid for pid, _ in keyword])
-        similar = sorted(
-            ((pid, passages_store.similarity(d) - retrieval.short_penalty(fetched[pid].text))
-             for pid, d in nearest if pid in fetched),
-            key=lambda item: (-item[1], item[0]),
-        )
+        similar = retrieval.penalized(nearest, {pid: p.text for pid, p in fetched.items()})
 
         def times(ids: list[int]) -> dict[int, str]:
             fetched.update(passages_store.fetch(store, [pid for pid in ids if pid not in fetched]))

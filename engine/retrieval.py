@@ -22,6 +22,7 @@ Every rule below was kept because it moved evidence recall on the LoCoMo dev set
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 from engine.store import fts
@@ -63,6 +64,14 @@ def short_penalty(text: str) -> float:
     """How much vector similarity a passage loses for being too short to mean much on its own."""
     n = len(content_words(text))
     return SHORT_PENALTY * max(0, SHORT_PASSAGE_WORDS - n) / SHORT_PASSAGE_WORDS
+
+
+def penalized(nearest: list[tuple[int, float]], texts: dict[int, str]) -> list[tuple[int, float]]:
+    """(id, cosine distance) neighbours as (id, similarity less short_penalty), best first; ids without text dropped."""
+    return sorted(
+        ((pid, (1.0 - d if math.isfinite(d) else 0.0) - short_penalty(texts[pid])) for pid, d in nearest if pid in texts),
+        key=lambda item: (-item[1], item[0]),
+    )
 
 
 @dataclasses.dataclass
