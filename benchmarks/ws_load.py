@@ -330,8 +330,9 @@ def measure(checkout: Path, clients: int, messages: int, py_spy: Path | None) ->
                 nonlocal spy
                 if py_spy is not None:
                     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-                    # --gil: only the thread holding the GIL, i.e. the Python work that caps throughput.
-                    spy = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--threads", "--gil",
+                    # --gil: only the thread holding the GIL, i.e. the Python work that caps throughput;
+                    # --nonblocking: py-spy otherwise pauses the server for every sample, halving its rate.
+                    spy = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--threads", "--gil", "--nonblocking",
                                             "--rate", "200", "--output", str(py_spy)],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
