@@ -204,3 +204,12 @@ def test_the_system_message_stays_the_same_until_memory_changes(live, fake_opena
     assert "Likes owls" in systems[3] and systems[3] != systems[2]
     held = [int(m) for m in re.findall(r"Recall memory holds (\d+) earlier", "\n".join(systems))]
     assert held[3] > held[0]  # rendered afresh with the edit, counting what was said since
+
+
+@pytest.mark.parametrize("url, local", [
+    ("http://127.0.0.1:8080/v1", True), ("http://localhost:11434/v1", True), ("http://[::1]:1234/v1", True),
+    ("https://api.example.com/v1", False), ("http://10.0.0.5:8000/v1", False), ("http://127.0.0.1.example.com/v1", False),
+])
+def test_a_server_on_this_machine_gets_minutes_per_call(url, local):
+    provider = make_provider(LLMConfig("openai-compatible", "m", url))
+    assert provider.call_timeout == (300.0 if local else 60.0)
