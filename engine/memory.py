@@ -289,6 +289,8 @@ class RecallMemory:
         pool = max(HYBRID_POOL, math.ceil(need / HYBRID_POOL) * HYBRID_POOL)
         similar: list[tuple[int, float]] = []
         fetched: dict[int, messages_store.Message] = {}
+        keyword_search = retrieval.alongside(lambda: messages_store.keyword_scored(
+            store, self.agent_id, retrieval.keyword_terms(query), pool, since=since, until=until))
         if self._embedder is not None and mode == "hybrid":
             recall_index.embed_pending(store, self.agent_id, self._embedder, recall_index.SYNC_LIMIT)
             vector = self._embedder.embed([query])[0]
@@ -296,8 +298,7 @@ class RecallMemory:
                                                    since=since, until=until)
             fetched = messages_store.fetch(store, [mid for mid, _ in nearest])
             similar = retrieval.penalized(nearest, {mid: m.text for mid, m in fetched.items()})
-        keyword = messages_store.keyword_scored(store, self.agent_id, retrieval.keyword_terms(query), pool,
-                                                since=since, until=until)
+        keyword = keyword_search.result()
 
         def times(ids: list[int]) -> dict[int, str]:
             fetched.update(messages_store.fetch(store, [mid for mid in ids if mid not in fetched]))
@@ -444,9 +445,11 @@ class ArchivalMemory:
         if mode != "hybrid":
             raise ValueError(f"unknown search mode {mode!r}")
         pool = max(HYBRID_POOL, math.ceil(need / HYBRID_POOL) * HYBRID_POOL)
+        keyword_search = retrieval.alongside(lambda: passages_store.keyword_scored(
+            store, self.agent_id, query, pool, any_word=True, words=retrieval.keyword_terms(query),
+            since=since, until=until))
         nearest = self._nearest(query, pool, since, until, oversample=HYBRID_OVERSAMPLE)
-        keyword = passages_store.keyword_scored(store, self.agent_id, query, pool, any_word=True,
-                                                words=retrieval.keyword_terms(query), since=since, until=until)
+        keyword = keyword_search.result()
         fetched = passages_store.fetch(store, [pid for pid, _ in nearest] + [pid for pid, _ in keyword])
         similar = retrieval.penalized(nearest, {pid: p.text for pid, p in fetched.items()})
 
