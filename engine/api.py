@@ -34,6 +34,7 @@ from engine.context import Context, in_context_rows
 from engine.embeddings import Embedder, make_embedder
 from engine.errors import ConfigError, MemGPTError, NotFound
 from engine.events import Event
+from engine.llm.probe import ConnectionReport
 from engine.loaders import LoadReport, ingest, read_directory, read_file, read_webpages
 from engine.memory import PAGE_SIZE, ArchivalMemory, CoreMemory, RecallMemory, SearchResults, parse_date
 from engine.presets import Preset, PresetLibrary
@@ -232,6 +233,24 @@ class MemGPT:
             with self.runtime.store.hold_agent(row.id):
                 agents_store.update(self.runtime.store, row.id, llm_config=dataclasses.asdict(llm))
         return self.get_agent(row.id)
+
+    # ------------------------------------------------------------------ connection tests
+
+    def test_connection(self, llm: LLMConfig | None = None, embedding: EmbeddingConfig | None = None, *,
+                        api_key: str | None = None, allow_private: bool = True) -> ConnectionReport:
+        """Try a model and an embedder (default: the home's) with one short call each, before using them.
+
+        Each result names the URL tried and, on failure, the cause in words (DNS,
+        refused, timed out, TLS, key refused, wrong base URL or unknown model, a web
+        page instead of the API); it lists the server's models and the embedder's
+        dimension when found. `api_key` is typed for `llm`'s URL and sent only there
+        (and to the embedder's when it is the same URL); `allow_private=False`
+        refuses URLs resolving to loopback or private addresses (a public app).
+        """
+        from engine.llm.probe import check_connection
+
+        return check_connection(llm or self.settings.llm, embedding or self.settings.embedding, api_key=api_key,
+                                allow_private=allow_private)
 
     # ------------------------------------------------------------------ conversation
 

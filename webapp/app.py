@@ -50,8 +50,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
                 context = context_tab.build(api)
             with gr.Tab("Agent"):
                 agent_settings = agent_tab.build(api)
-            with gr.Tab("Config"):
-                config = config_tab.build(api)
+            with gr.Tab("Config", id="config", elem_id="config-tab"):
+                config = config_tab.build(api, exposure)
 
         def after_agent_event(event, picked: bool = False):
             # Whatever a turn or a switch of agent changed, the other views follow.
@@ -79,7 +79,7 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         archival_tab.wire(api, archival, agent_id, exposure)
         context_tab.wire(api, context, agent_id)
         agent_tab.wire(api, agent_settings, agent_id, chat.agent, chat.header, exposure)
-        config_tab.wire(api, config)
+        config_tab.wire(api, config, exposure)
         demo.load(lambda: config_tab.current_values(api), None, config_tab.value_components(config))
         loaded = demo.load(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
         address.wire(api, chat.agent, loaded)
