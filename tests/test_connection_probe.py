@@ -187,3 +187,32 @@ def test_a_typed_key_goes_to_the_embedder_only_at_the_same_url(runtime, fake_ope
         assert fake_openai.requests[-1][0] == "/v1/embeddings"
     finally:
         other.stop()
+
+
+def test_the_config_tab_shows_an_environment_url_only_to_a_private_app(monkeypatch, fake_openai, runtime):
+    from webapp.config_tab import environment_note, test_connection
+    from webapp.exposure import Exposure
+
+    assert environment_note(Exposure()) == ""
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_openai.base_url)
+    assert f"from the environment: `OPENAI_BASE_URL` = `{fake_openai.base_url}`" in environment_note(Exposure())
+    public = environment_note(Exposure(exposed=True))
+    assert "OPENAI_BASE_URL" in public and fake_openai.base_url not in public
+
+    api = MemGPT(runtime=runtime)
+    args = ("openai", "gpt-test", "", None, None, False, "", "local", "all-MiniLM-L6-v2", 384, "")
+    fake_openai.queue_chat({"content": "ready"})
+    shown = test_connection(api, *args).text
+    assert f"Connected to {fake_openai.base_url}" in shown and "OPENAI_BASE_URL, from the environment" in shown
+    fake_openai.queue_chat({"content": "ready"})
+    shown = test_connection(api, *args, exposed=True).text
+    assert "Connected to the base URL from the server's environment" in shown and fake_openai.base_url not in shown
+
+
+def test_server_text_in_the_result_is_escaped(fake_openai, runtime):
+    from webapp.config_tab import test_connection
+
+    fake_openai.web_page = "<html><body><script>alert(1)</script><b>x</b> &lt;img src=x onerror=alert(2)&gt;</body></html>"
+    outcome = test_connection(MemGPT(runtime=runtime), "openai-compatible", "m", fake_openai.base_url, None, None,
+                              False, "", "local", "all-MiniLM-L6-v2", 384, "")
+    assert "<img" not in outcome.html and "<script" not in outcome.html and "&lt;img" in outcome.html

@@ -219,7 +219,8 @@ def test_connection(api: MemGPT, provider, model, endpoint, window, wrapper, gra
                        report.llm.models, found if found and found != embedding.dim else None)
 
 
-def wire(api: MemGPT, tab: ConfigTab, exposure: Exposure | None = None) -> None:
+def wire(api: MemGPT, tab: ConfigTab, exposure: Exposure | None = None):
+    """The tab's events; returns Save's, for the views that follow the saved settings to chain on."""
     exposed = bool(exposure and exposure.exposed)
     inputs = [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.grammar, tab.api_key,
               tab.embedder,
@@ -236,7 +237,8 @@ def wire(api: MemGPT, tab: ConfigTab, exposure: Exposure | None = None) -> None:
         dim = outcome.dimension if outcome.dimension is not None else gr.skip()
         return "", key_status(), outcome.note.strip(), outcome.html, models, dim
 
-    tab.save.click(on_save, inputs, [tab.api_key, tab.key_state, tab.result])
+    saved = tab.save.click(on_save, inputs, [tab.api_key, tab.key_state, tab.result])
     tab.test.click(on_test, inputs, [tab.api_key, tab.key_state, tab.result, tab.probe, tab.models, tab.embed_dim])
     # A pick from the server's list becomes the model; typing a name stays possible.
     tab.models.input(lambda name: name or gr.skip(), [tab.models], [tab.model], queue=False)
+    return saved
