@@ -141,6 +141,7 @@ class SourceInfo:
     embedding_dim: int
     passages: int
     created_at: str
+    agents: tuple[str, ...] = ()  # the names of the agents it is attached to
 
 
 class MemGPT:
@@ -436,17 +437,26 @@ class MemGPT:
         with self.runtime.store.hold_agent(archival.agent_id):
             return archival.insert_many(items)
 
-    def delete_archival(self, agent: AgentRef, passage_id: int) -> None:
-        """Delete one of the agent's own passages (a source's passages belong to the source)."""
+    def delete_archival(self, agent: AgentRef, passage_id: int, *, from_source: bool = False) -> None:
+        """Delete one of the agent's own passages.
+
+        A passage of an attached data source belongs to the source; `from_source=True`
+        deletes it too, which removes it from the source for every agent attached.
+        """
         agent_id = self._row(agent).id
         with self.runtime.store.hold_agent(agent_id):
-            passages_store.delete(self.runtime.store, int(passage_id), agent_id=agent_id)
+            passages_store.delete(self.runtime.store, int(passage_id), agent_id=agent_id, sources=from_source)
+
+    def get_passage(self, agent: AgentRef, passage_id: int) -> passages_store.Passage:
+        """A passage the agent can search (its own or an attached source's); NotFound otherwise."""
+        return passages_store.get_visible(self.runtime.store, self._row(agent).id, int(passage_id))
 
     # ------------------------------------------------------------------ data sources
 
     def _source_info(self, source: sources_store.Source) -> SourceInfo:
         return SourceInfo(source.id, source.name, source.description, source.embedding_model, source.embedding_dim,
-                          passages_store.count_for_source(self.runtime.store, source.id), source.created_at)
+                          passages_store.count_for_source(self.runtime.store, source.id), source.created_at,
+                          tuple(sources_store.attached_agents(self.runtime.store, source.id)))
 
     def list_sources(self) -> list[SourceInfo]:
         """Every data source in the data home."""
