@@ -216,3 +216,25 @@ def test_server_text_in_the_result_is_escaped(fake_openai, runtime):
     outcome = test_connection(MemGPT(runtime=runtime), "openai-compatible", "m", fake_openai.base_url, None, None,
                               False, "", "local", "all-MiniLM-L6-v2", 384, "")
     assert "<img" not in outcome.html and "<script" not in outcome.html and "&lt;img" in outcome.html
+
+
+def test_oversized_or_unknown_input_is_refused_before_any_request(fake_openai, runtime):
+    import gradio as gr
+
+    from webapp.config_tab import test_connection
+
+    api = MemGPT(runtime=runtime)
+    tail = ("local", "all-MiniLM-L6-v2", 384, "")
+    with pytest.raises(gr.Error, match="longer than 300"):
+        test_connection(api, "openai-compatible", "m" * 301, fake_openai.base_url, None, None, False, "", *tail)
+    with pytest.raises(gr.Error, match="longer than 2000"):
+        test_connection(api, "openai-compatible", "m", fake_openai.base_url + "x" * 2000, None, None, False, "",
+                        *tail)
+    with pytest.raises(gr.Error, match="from the lists"):
+        test_connection(api, "gopher", "m", fake_openai.base_url, None, None, False, "", *tail)
+    assert fake_openai.requests == []
+    # A dimension the browser mangled is a test that says which one the embedder gives.
+    fake_openai.queue_chat({"content": "ready"})
+    outcome = test_connection(api, "openai-compatible", "m", fake_openai.base_url, None, None, False, "",
+                              "openai-compatible", "test-hash", "abc", fake_openai.base_url)
+    assert outcome.dimension == 64 and "it should be 64" in outcome.text

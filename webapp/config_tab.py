@@ -16,6 +16,7 @@ from webapp.common import guarded
 from webapp.exposure import Exposure
 
 KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}
+NAME_LIMIT, URL_LIMIT = 300, 2000  # characters of a typed model name and base URL a test will send on
 
 
 @dataclasses.dataclass
@@ -202,11 +203,21 @@ def test_connection(api: MemGPT, provider, model, endpoint, window, wrapper, gra
                     embed_model=None, embed_dim=None, embed_endpoint=None, *rest, exposed: bool = False) -> ProbeOutcome:
     """The Test button: the typed model and embedder, tried with the typed key if any (sent to the typed URL only)."""
     typed = (key or "").strip() or None
+    for value, limit, what in ((model, NAME_LIMIT, "model name"), (endpoint, URL_LIMIT, "base URL"),
+                               (embed_model, NAME_LIMIT, "embedding model name"),
+                               (embed_endpoint, URL_LIMIT, "embedding base URL")):
+        if len(str(value or "")) > limit:
+            raise gr.Error(f"The {what} is longer than {limit} characters.")
+    if provider not in PROVIDERS or (embedder is not None and embedder not in EMBEDDERS):
+        raise gr.Error("Pick a provider and an embedder from the lists.")
     config = _llm(provider, model, endpoint, window, wrapper, grammar)
     if embedder is None:
         embedding = api.settings.embedding
     else:
-        dim = int(embed_dim) if embed_dim and int(embed_dim) > 0 else 0
+        try:
+            dim = max(0, int(embed_dim or 0))
+        except (TypeError, ValueError, OverflowError):
+            dim = 0  # the test then says which dimension the embedder gives
         embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=dim,
                                     endpoint=None if embedder == "local" else (embed_endpoint or "").strip() or None)
     report = api.test_connection(config, embedding, api_key=typed, allow_private=not exposed)
