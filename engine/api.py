@@ -25,7 +25,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import agents as agents_mod
 from engine.agent import Agent, AgentOptions
@@ -34,7 +34,6 @@ from engine.context import Context, in_context_rows
 from engine.embeddings import Embedder, make_embedder
 from engine.errors import ConfigError, MemGPTError, NotFound
 from engine.events import Event
-from engine.llm.probe import ConnectionReport
 from engine.loaders import LoadReport, ingest, read_directory, read_file, read_webpages
 from engine.memory import PAGE_SIZE, ArchivalMemory, CoreMemory, RecallMemory, SearchResults, parse_date
 from engine.presets import Preset, PresetLibrary
@@ -46,6 +45,9 @@ from engine.store import sources as sources_store
 from engine.store.blocks import Block, Edit
 from engine.store.messages import Message
 from engine.transfer import ImportResult, export_agent, import_agent
+
+if TYPE_CHECKING:
+    from engine.llm.probe import ConnectionReport
 
 AgentRef = str | int
 Progress = Callable[[int, int | None, str], None]  # (done, total if known, what)
