@@ -267,6 +267,12 @@ def m006_recall_vectors(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX passages_agent_time ON passages(agent_id, created_at)")
 
 
+@migrations(name="m007_block_removal")
+def m007_block_removal(db: sqlite_utils.Database) -> None:
+    """A removed core memory block is marked, not deleted: its edits (which cascade with it) stay visible."""
+    db.execute("ALTER TABLE memory_blocks ADD COLUMN removed_at TEXT")
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names of those applied now."""
     pending = [m.name for m in migrations.pending(db)]
