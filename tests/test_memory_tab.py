@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from webapp.memory_tab import counter, diff_html, draft_of, fits, with_draft
+import gradio as gr
+import pytest
+
+from webapp.memory_tab import counter, diff_html, draft_of, fits, whole_limit, with_draft
 
 
 @dataclasses.dataclass
@@ -39,3 +42,13 @@ def test_the_diff_escapes_every_line_and_marks_additions_and_removals():
     assert "class='diff-same'" in html and "overflow-wrap:anywhere" in html
     assert "no change to the text: limit 10 → 20" in diff_html(FakeEdit("a", "a", "limit 10 → 20"))
     assert "Pick an edit" in diff_html(None)
+
+
+@pytest.mark.parametrize("value", [None, "", "ten", float("nan"), float("inf"), 2.5, [3]])
+def test_a_limit_that_is_not_a_whole_number_is_a_readable_refusal(value):
+    with pytest.raises(gr.Error, match="whole number of characters"):
+        whole_limit(value)
+
+
+def test_whole_limits_pass():
+    assert whole_limit(100.0) == 100 and whole_limit("30") == 30

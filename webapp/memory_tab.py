@@ -67,6 +67,17 @@ def save_button(text: str, limit: int) -> gr.Button:
     return gr.Button(interactive=fits(text, limit))
 
 
+def whole_limit(value) -> int:
+    """A limit typed in a Number box (a float, None, or anything a crafted request sends) as a whole number."""
+    try:
+        number = float(value)
+        if number.is_integer():
+            return int(number)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise gr.Error(f"A limit is a whole number of characters, from 1 to {MAX_BLOCK_LIMIT:,}.")
+
+
 def draft_of(drafts: dict | None, agent: int | None, label: str) -> tuple[str, str] | None:
     entry = (drafts or {}).get(agent, {}).get(label)
     return (entry[0], entry[1]) if entry else None
@@ -200,9 +211,7 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
 
                 @guarded
                 def on_limit(value, current, shape, label=block.label):
-                    if value is None:
-                        raise gr.Error("Type a limit (a number of characters).")
-                    changed = api.set_block_limit(need_agent(current), label, int(value))
+                    changed = api.set_block_limit(need_agent(current), label, whole_limit(value))
                     gr.Info(f"The limit of {label} is now {changed.limit} characters.")
                     return *summary(api, current), shape + 1
 
@@ -326,9 +335,7 @@ def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
 
     @guarded
     def on_add(label, limit, current, shape):
-        if limit is None:
-            raise gr.Error("Type a limit for the new block (a number of characters).")
-        block = api.add_block(need_agent(current), label or "", limit=int(limit))
+        block = api.add_block(need_agent(current), label if isinstance(label, str) else "", limit=whole_limit(limit))
         gr.Info(f"Added block {block.label} ({block.limit} characters); the agent sees it from its next step.")
         return "", *summary(api, current), shape + 1
 
