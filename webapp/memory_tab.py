@@ -201,13 +201,17 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
                         cancel_remove.click(lambda: gr.Column(visible=False), None, [remove_box])
 
                         @guarded
-                        def on_remove(current, shape, label=block.label):
+                        def on_remove(current, shape, kept, label=block.label):
                             api.remove_block(need_agent(current), label)
                             made = api.memory_history(current, label)[0]
                             gr.Info(f"Removed {label}; its history stays below (the removal is edit #{made.id}).")
-                            return *summary(api, current), shape + 1
+                            # Its draft goes with it (the confirmation said so): a block added later under
+                            # that label starts from what is stored.
+                            mine = with_draft(kept, current, label, "", "")
+                            return *summary(api, current), mine, shape + 1
 
-                        confirm_remove.click(on_remove, [agent_id, layout], [counts, history, layout])
+                        confirm_remove.click(on_remove, [agent_id, layout, drafts],
+                                             [counts, history, drafts, layout])
 
                 @guarded
                 def on_limit(value, current, shape, label=block.label):

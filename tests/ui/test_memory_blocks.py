@@ -83,13 +83,21 @@ def test_blocks_are_added_resized_and_removed_and_drafts_survive(page: Page, ser
     page.get_by_role("button", name="Keep it").click()
     expect(confirm).to_be_hidden()
     assert len(api.get_core_memory("Ivy")) == 3
+    projects.fill("a draft that goes with the block")
     page.get_by_role("button", name="Remove projects", exact=True).click()
+    expect(confirm).to_contain_text("The box holds changes you did not save; they go with the block.")
     page.get_by_role("button", name="Confirm removal of projects").click()
     expect(projects).to_have_count(0)
     expect(page.get_by_role("gridcell", name="block removed")).to_be_visible()
     wait_until(lambda: [b.label for b in api.get_core_memory("Ivy")] == ["persona", "human"])
     removal = api.memory_history("Ivy", "projects")[0]
     assert (removal.cause, removal.old_value) == ("block removed", "garden plan tomatoes")
+    expect(human).to_have_value(draft)
+
+    _add_block(page, "projects", 300)  # the label comes back, with its history, empty
+    expect(projects).to_have_value("")
+    expect(page.locator("#note-projects")).not_to_contain_text("changed")
+    expect(page.get_by_role("gridcell", name="added again")).to_be_visible()
     expect(human).to_have_value(draft)
     expect(error_badges(page)).to_have_count(0)
 
