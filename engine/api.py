@@ -367,6 +367,33 @@ class MemGPT:
         with self.runtime.store.hold_agent(agent_id):
             return CoreMemory(self.runtime.store, agent_id).revert(edit_id, actor="user")
 
+    def add_block(self, agent: AgentRef, label: str, value: str = "", *, limit: int | None = None) -> Block:
+        """A new core memory block (in every prompt from the next step on; the memory tools can edit it).
+
+        `label`: 1-40 letters a-z, digits or underscores, starting with a letter (capitals are
+        lowered). `limit` defaults to the home's block limit. A label removed earlier comes back
+        with its history.
+        """
+        agent_id = self._row(agent).id
+        with self.runtime.store.hold_agent(agent_id):
+            return CoreMemory(self.runtime.store, agent_id).add_block(
+                label, value, limit if limit is not None else self.settings.block_char_limit, actor="user")
+
+    def remove_block(self, agent: AgentRef, label: str) -> None:
+        """Take a block out of core memory; its edit history stays, the removal recorded in it.
+
+        persona and human cannot be removed (the prompts and tools rely on them).
+        """
+        agent_id = self._row(agent).id
+        with self.runtime.store.hold_agent(agent_id):
+            CoreMemory(self.runtime.store, agent_id).remove_block(label, actor="user")
+
+    def set_block_limit(self, agent: AgentRef, label: str, limit: int) -> Block:
+        """Change a block's character limit; a limit below what the block holds is refused."""
+        agent_id = self._row(agent).id
+        with self.runtime.store.hold_agent(agent_id):
+            return CoreMemory(self.runtime.store, agent_id).set_limit(label, limit, actor="user")
+
     # ------------------------------------------------------------------ recall and archival
 
     def recall_count(self, agent: AgentRef) -> int:

@@ -319,6 +319,12 @@ def m007_passage_changes(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="m008_block_removal")
+def m008_block_removal(db: sqlite_utils.Database) -> None:
+    """A removed core memory block is marked, not deleted: its edits (which cascade with it) stay visible."""
+    db.execute("ALTER TABLE memory_blocks ADD COLUMN removed_at TEXT")
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names of those applied now."""
     pending = [m.name for m in migrations.pending(db)]
