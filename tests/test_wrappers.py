@@ -135,8 +135,11 @@ def test_layout_of_a_chatml_prompt():
     prompt = get_wrapper("chatml").render(MESSAGES, FUNCTIONS)
     assert prompt.startswith("<|im_start|>system\nYou are Sam")
     assert prompt.endswith("<|im_start|>assistant\n{")
-    # The memory section moves after the conversation, so the prompt's start stays the same between steps.
-    assert prompt.index("### Memory") > prompt.index("I love tea")
+    # The memory section ends the system turn, after the functions: what precedes it never changes,
+    # and it changes only with a memory edit, so a server's cache keeps the conversation between edits.
+    system_turn = prompt.split("<|im_end|>")[0]
+    assert "### Memory" in system_turn and system_turn.index("### Memory") > system_turn.index("core_memory_append")
+    assert prompt.index("### Memory") < prompt.index("I love tea")
     assert "Function result: OK: None" in prompt and '"time"' not in prompt.split("I love tea")[0]
     assert '"inner_thoughts": "Kim is a nurse; save it.", "function": "core_memory_append"' in prompt
 

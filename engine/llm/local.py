@@ -150,20 +150,22 @@ def _function_guide(functions: list[dict[str, Any]]) -> str:
 def to_local_messages(messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Chat messages in a form a small model without tool support reads well.
 
-    The memory section moves from the system message to a system message after the
-    conversation: it changes every step (counts, edits), and llama.cpp reuses its
-    cache only up to the first changed token, so at the top it would force the
-    whole conversation to be re-read on every call (~10 s instead of ~2 s here).
+    The memory section goes after the function guide, last in the system message:
+    llama.cpp reuses its cache up to the first changed token, and the memory section
+    changes only when memory is edited (engine/agents.py `memory_section`), so between
+    edits each step reads only its new messages. Placed after the conversation, as it
+    was, it was re-read on every step: ~515 prompt tokens a step against ~115 now
+    (benchmarks/offline_models.py's counters, 2026-12-01).
     """
     out: list[dict[str, str]] = []
-    memory = ""
     for message in messages:
         role = message["role"]
         content = message.get("content") or ""
         if role == "system" and not out:
             prompt, marker, rest = content.partition("\n### Memory")
             memory = (marker + rest).strip()
-            content = prompt + ("\n" + _function_guide(functions) if functions else "")
+            content = prompt + ("\n" + _function_guide(functions) if functions else "") + (
+                "\n\n" + memory if memory else "")
         elif role == "assistant" and message.get("tool_calls"):
             call = message["tool_calls"][0]["function"]
             try:
@@ -174,8 +176,6 @@ def to_local_messages(messages: list[dict[str, Any]], functions: list[dict[str, 
         elif role == "tool":
             role, content = "user", f"[function result] {content}"
         out.append({"role": role, "content": content})
-    if memory:
-        out.append({"role": "system", "content": memory})
     return out
 
 

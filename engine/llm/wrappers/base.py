@@ -31,9 +31,10 @@ from engine import system
 from engine.llm.base import FunctionCall
 from engine.llm.json_repair import clean_arguments, parse_call
 
-# The memory section changes every step (counts, edits). Placed after the conversation
-# it leaves the start of the prompt unchanged between steps, so llama.cpp's server can
-# reuse its cache instead of re-reading the whole prompt (as engine/llm/local.py does).
+# The memory section goes last in the system turn, after the functions: it changes only when
+# memory is edited (engine/agents.py `memory_section`), and what comes before it never does,
+# so a server's prompt cache keeps the instructions and functions across an edit and the
+# whole conversation between edits (engine/llm/local.py does the same).
 MEMORY_MARKER = "\n### Memory"
 RESULT_LABEL = "Function result:"
 
@@ -87,15 +88,14 @@ class PromptWrapper:
             if role == "system" and not out:
                 prompt, marker, rest = content.partition(MEMORY_MARKER)
                 memory = (marker + rest).strip()
-                out.append(Turn("system", self.system_text(prompt.strip(), functions)))
+                text = self.system_text(prompt.strip(), functions)
+                out.append(Turn("system", f"{text}\n\n{memory}" if memory else text))
             elif role == "assistant":
                 out.append(Turn("assistant", self.assistant_text(message)))
             elif role == "tool":
                 out.append(Turn("user", self.result_text(content)))
             else:
                 out.append(Turn(role, content))
-        if memory:
-            out.append(Turn("system", memory))
         return out
 
     def _section(self, title: str, text: str) -> str:
