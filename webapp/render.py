@@ -9,6 +9,7 @@ alerts and errors are marked. Nothing here touches Gradio or the store.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from engine import system
@@ -44,9 +45,70 @@ def _box(title: str, content: str, *, status: str = "done", log: str | None = No
     return {"role": "assistant", "content": content, "metadata": metadata}
 
 
+# A box title is one line: each argument value is cut to VALUE_CHARS and all of them to TITLE_ARGS_CHARS.
+VALUE_CHARS = 40
+TITLE_ARGS_CHARS = 90
+NAME_CHARS = 60
+BOX_VALUE_CHARS = 4000  # a string argument shown in the box beyond this is cut (the store keeps it all)
+# Arguments that name a thing (a memory block) read better bare: core_memory_append(human, "likes tea").
+BARE_KEYS = {"name", "label"}
+_IDENTIFIER = re.compile(r"[A-Za-z_][\w-]{0,31}")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$:])")  # with ":" and ".", no autolinks
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _escape_markdown(text: str) -> str:
+    """Text the Chatbot's markdown renderer shows literally: no emphasis, links, HTML or maths."""
+    text = _MARKDOWN.sub(r"\\\1", text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _shown(arguments: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in arguments.items() if k != "request_heartbeat"}
+
+
+def _title_value(key: str, value: Any) -> str:
+    if isinstance(value, str):
+        if key in BARE_KEYS and _IDENTIFIER.fullmatch(value):
+            return value
+        # json.dumps writes newlines and quotes as escapes, so the title stays one line.
+        quoted = json.dumps(_clip(value, VALUE_CHARS), ensure_ascii=False)
+        return quoted
+    return _clip(json.dumps(value, ensure_ascii=False, default=str), VALUE_CHARS)
+
+
+def call_title(name: Any, arguments: dict[str, Any]) -> str:
+    """The title of a tool call box: the tool and a short rendering of what it was given.
+
+    The model writes both, so both are cut short and escaped: a title is markdown
+    to the Chatbot, and a model (or whoever fed it) can write HTML or markdown.
+    """
+    rendered = ", ".join(_title_value(k, v) for k, v in _shown(arguments).items())
+    return f"🛠️ {_escape_markdown(_clip(str(name), NAME_CHARS))}({_escape_markdown(_clip(rendered, TITLE_ARGS_CHARS))})"
+
+
+def _call_prefix(name: Any) -> str:
+    return f"🛠️ {_escape_markdown(_clip(str(name), NAME_CHARS))}("
+
+
+def result_title(name: Any, status: str) -> str:
+    mark = "✅" if status == "OK" else "❌"
+    return f"{mark} {_escape_markdown(_clip(str(name), NAME_CHARS))} → {_escape_markdown(_clip(str(status), 20))}"
+
+
 def _arguments(arguments: dict[str, Any]) -> str:
-    shown = {k: v for k, v in arguments.items() if k != "request_heartbeat"}
-    return "```json\n" + json.dumps(shown, indent=2, ensure_ascii=False) + "\n```"
+    shown = {k: (_clip(v, BOX_VALUE_CHARS) if isinstance(v, str) else v) for k, v in _shown(arguments).items()}
+    # Inside a code fence nothing renders as markdown; json.dumps keeps every value on one line, so no
+    # value can start a line with ``` and close the fence early.
+    return "```json\n" + json.dumps(shown, indent=2, ensure_ascii=False, default=str) + "\n```"
+
+
+def _says(name: Any, arguments: dict[str, Any]) -> bool:
+    """Whether a call is the agent speaking: its words show as a bubble, not as a tool box."""
+    return name == "send_message" and isinstance(arguments.get("message"), str)
 
 
 def event_to_messages(event: Event) -> list[ChatMessage]:
@@ -59,14 +121,13 @@ def event_to_messages(event: Event) -> list[ChatMessage]:
     if isinstance(event, Thought):
         return [_box("💭 Inner monologue", event.text)]
     if isinstance(event, ToolCall):
-        if event.name == "send_message":
-            return []  # the words themselves follow as a bubble
-        return [_box(f"🛠️ {event.name}", _arguments(event.arguments), status="pending")]
+        if _says(event.name, event.arguments):
+            return []  # the words themselves follow as a bubble (AssistantMessage)
+        return [_box(call_title(event.name, event.arguments), _arguments(event.arguments), status="pending")]
     if isinstance(event, ToolResult):
         if event.name == "send_message" and event.status == "OK":
             return []
-        mark = "✅" if event.status == "OK" else "❌"
-        return [_box(f"{mark} {event.name} → {event.status}", event.message)]
+        return [_box(result_title(event.name, event.status), event.message)]
     if isinstance(event, AssistantMessage):
         return [{"role": "assistant", "content": event.text}]
     if isinstance(event, SystemAlert):
@@ -83,7 +144,7 @@ def apply_event(history: list[ChatMessage], event: Event) -> list[ChatMessage]:
     if isinstance(event, ToolResult) and event.name != "send_message":
         for i in range(len(history) - 1, -1, -1):
             meta = history[i].get("metadata") or {}
-            if meta.get("status") == "pending" and meta.get("title") == f"🛠️ {event.name}":
+            if meta.get("status") == "pending" and str(meta.get("title", "")).startswith(_call_prefix(event.name)):
                 history[i] = {**history[i], "metadata": {**meta, "status": "done"}}
                 break
     return history + event_to_messages(event)
@@ -100,8 +161,13 @@ def status_line(event: Event) -> str | None:
 
 
 def stored_to_messages(rows: list[Message]) -> list[ChatMessage]:
-    """A conversation read back from the store, shown as it was when it happened."""
+    """A conversation read back from the store, shown as it was when it happened.
+
+    Tool calls and their results get the same boxes (titles and contents) as
+    `event_to_messages` gave them live.
+    """
     out: list[ChatMessage] = []
+    names: dict[str, Any] = {}  # tool call id -> the tool it called, for the result's title
     for row in rows:
         payload = system.unpack(row.content) or {}
         if row.role == "system":
@@ -120,21 +186,29 @@ def stored_to_messages(rows: list[Message]) -> list[ChatMessage]:
                 out.append(_box("💭 Inner monologue", row.content))
             for call in row.tool_calls or []:
                 fn = call.get("function", {})
-                try:
-                    arguments = json.loads(fn.get("arguments") or "{}")
-                except json.JSONDecodeError:
-                    arguments = {"_raw": fn.get("arguments")}
-                if not isinstance(arguments, dict):
-                    arguments = {"_raw": arguments}
-                if fn.get("name") == "send_message" and "message" in arguments:
-                    out.append({"role": "assistant", "content": str(arguments["message"])})
+                name = fn.get("name")
+                names[str(call.get("id"))] = name
+                arguments = _parse(fn.get("arguments"))
+                if _says(name, arguments):
+                    out.append({"role": "assistant", "content": arguments["message"]})
                 else:
-                    out.append(_box(f"🛠️ {fn.get('name')}", _arguments(arguments)))
+                    out.append(_box(call_title(name, arguments), _arguments(arguments)))
             continue
         if row.role == "tool":
-            status = (payload or {}).get("status", "OK")
-            message = str((payload or {}).get("message", row.content))
-            if status != "OK" or message != "None":
-                mark = "✅" if status == "OK" else "❌"
-                out.append(_box(f"{mark} result → {status}", message))
+            status = str(payload.get("status", "OK"))
+            message = str(payload.get("message", row.content))
+            name = names.get(str(row.tool_call_id), "result")
+            if not (name == "send_message" and status == "OK"):
+                out.append(_box(result_title(name, status), message))
     return out
+
+
+def _parse(raw: Any) -> dict[str, Any]:
+    """Stored call arguments as the agent parsed them when the call ran (engine.agent._parse_arguments)."""
+    if not isinstance(raw, str) or not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"_raw": raw}
+    return value if isinstance(value, dict) else {"_raw": raw}

@@ -1,0 +1,47 @@
+"""The chat's own controls and boxes: tool boxes titled with their arguments, live and after a reload."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.ui.helpers import create_agent, say, tool_call
+
+HOSTILE = "<b>bold?</b> **stars** [link](http://evil.example) $$x^2$$ " + "z" * 400
+
+
+def _boxes(page: Page) -> list[str]:
+    """The titles of the chat's boxes, as the browser shows them."""
+    return [t.strip() for t in page.locator("#chatbot .title").all_inner_texts()]
+
+
+def test_tool_boxes_are_titled_with_their_arguments_live_and_after_reload(page: Page, served):
+    fake = served["fake"]
+    create_agent(page, "Ada")
+    fake.queue_chat(say("Hello."))
+    page.get_by_role("textbox", name="Message").fill("Hi")
+    page.get_by_role("button", name="Send").click()
+    chatbot = page.locator("#chatbot")
+    expect(chatbot.get_by_text("Hello.")).to_be_visible()
+    fake.queue_chat({"content": "Noting it.", "tool_calls": [tool_call(
+        "core_memory_append", {"name": "human", "content": "likes tea", "request_heartbeat": True}, "c1")]})
+    fake.queue_chat({"content": None, "tool_calls": [tool_call(
+        "archival_memory_search", {"query": HOSTILE, "request_heartbeat": True}, "c2")]})
+    fake.queue_chat(say("Noted.", "c3"))
+    page.get_by_role("textbox", name="Message").fill("I like tea")
+    page.get_by_role("button", name="Send").click()
+    expect(chatbot.get_by_text("Noted.")).to_be_visible()
+    expect(chatbot.get_by_text('🛠️ core_memory_append(human, "likes tea")')).to_be_visible()
+    hostile = chatbot.get_by_text(re.compile(r'^🛠️ archival_memory_search\("<b>bold\?</b> \*\*stars\*\*'))
+    expect(hostile).to_be_visible()  # the markup shows as typed: no bold, no link, no maths
+    expect(chatbot.locator(".title b, .title strong, .title a, .title .katex")).to_have_count(0)
+    assert "z" * 100 not in hostile.inner_text()  # cut short
+    expect(page.get_by_text(re.compile("this turn"))).to_be_visible()  # the turn is over
+    live = _boxes(page)
+    assert '✅ archival_memory_search → OK' in live
+
+    page.goto(served["url"] + "?agent=Ada")
+    expect(chatbot.get_by_text("Noted.")).to_be_visible()
+    expect(chatbot.get_by_text('🛠️ core_memory_append(human, "likes tea")')).to_be_visible()
+    assert _boxes(page) == live
