@@ -92,18 +92,20 @@ def build(api: MemGPT) -> ChatTab:
                 message = gr.Textbox(label="Message", placeholder="Say something…", scale=5, lines=1)
                 send = gr.Button("Send", variant="primary", scale=1)
                 stop = gr.Button("Stop", variant="stop", scale=1, visible=False)
-            with gr.Row():
-                retry = gr.Button("Retry")
-                pop = gr.Button("Pop last")
-                heartbeat = gr.Button("Heartbeat")
-                summarize = gr.Button("Summarize now")
-                warn = gr.Button("Memory warning")
-            with gr.Accordion("Rethink / rewrite the last reply", open=False):
-                edit_text = gr.Textbox(label="New text")
+                retry = gr.Button("Retry", scale=1)
+            status = gr.Markdown()
+            # Operations for looking into the machinery, folded away from the everyday Send / Stop / Retry
+            # so that a stray click does not pop a message or wake the agent.
+            with gr.Accordion("Developer", open=False, elem_id="developer"):
+                with gr.Row():
+                    pop = gr.Button("Pop last")
+                    heartbeat = gr.Button("Heartbeat")
+                    summarize = gr.Button("Summarize now")
+                    warn = gr.Button("Memory warning")
+                edit_text = gr.Textbox(label="New text for the last reply")
                 with gr.Row():
                     rethink = gr.Button("Replace inner monologue (rethink)")
                     rewrite = gr.Button("Replace sent message (rewrite)")
-            status = gr.Markdown()
         with gr.Column(scale=1, min_width=280):
             _, memory = memory_panel.build()
     return ChatTab(agent, refresh, header, new_form, new_name, preset, persona, human, provider, model, endpoint, embedder,

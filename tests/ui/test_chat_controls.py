@@ -45,3 +45,26 @@ def test_tool_boxes_are_titled_with_their_arguments_live_and_after_reload(page: 
     expect(chatbot.get_by_text("Noted.")).to_be_visible()
     expect(chatbot.get_by_text('🛠️ core_memory_append(human, "likes tea")')).to_be_visible()
     assert _boxes(page) == live
+
+
+def test_developer_controls_are_folded_apart_from_retry(page: Page, served):
+    fake = served["fake"]
+    create_agent(page, "Ada")
+    chatbot = page.locator("#chatbot")
+    expect(page.get_by_role("button", name="Retry")).to_be_visible()  # everyday, beside Send
+    for name in ("Heartbeat", "Pop last", "Summarize now", "Memory warning"):
+        expect(page.get_by_role("button", name=name)).to_be_hidden()
+    fake.queue_chat(say("Hello."))
+    page.get_by_role("textbox", name="Message").fill("Hi")
+    page.get_by_role("button", name="Send").click()
+    expect(chatbot.get_by_text("Hello.")).to_be_visible()
+
+    page.get_by_role("button", name="Developer").click()
+    fake.queue_chat(say("Still here.", "h1"))
+    page.get_by_role("button", name="Heartbeat").click()
+    expect(chatbot.get_by_text("💓 Heartbeat")).to_be_visible()
+    expect(chatbot.get_by_text("Still here.")).to_be_visible()
+    expect(page.get_by_text(re.compile("this turn"))).to_be_visible()
+    page.get_by_role("button", name="Pop last").click()
+    expect(page.get_by_text(re.compile(r"Removed \d+ message"))).to_be_visible()
+    expect(chatbot.get_by_text("Still here.")).to_have_count(0)
