@@ -76,8 +76,9 @@ class FakeOpenAI:
         self._server.shutdown()
         self._server.server_close()
 
-    def queue_chat(self, reply: dict[str, Any] | tuple[int, dict[str, Any]] | float) -> None:
-        """Queue a chat reply: a message dict, (status, body) for an error, or seconds to stall."""
+    def queue_chat(self, reply: dict[str, Any] | tuple[int, dict[str, Any]] | float | threading.Event) -> None:
+        """Queue a chat reply: a message dict, (status, body) for an error, seconds to stall, or a gate
+        (a threading.Event: the next reply waits until it is set)."""
         self.chat_replies.append(reply)
 
     def queue_raw(self, status: int, content_type: str, text: str) -> None:
@@ -163,6 +164,9 @@ class FakeOpenAI:
                 if not fake.chat_replies:
                     return self._send(500, {"error": {"message": "no scripted reply queued"}})
                 reply = fake.chat_replies.popleft()
+                if isinstance(reply, threading.Event):  # a gate: answer once the test opens it
+                    reply.wait(60)
+                    reply = fake.chat_replies.popleft() if fake.chat_replies else {"content": "late"}
                 if isinstance(reply, (int, float)) and not isinstance(reply, bool):
                     time.sleep(reply)
                     reply = fake.chat_replies.popleft() if fake.chat_replies else {"content": "late"}

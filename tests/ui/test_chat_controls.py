@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 
 from playwright.sync_api import Page, expect
 
@@ -68,3 +69,36 @@ def test_developer_controls_are_folded_apart_from_retry(page: Page, served):
     page.get_by_role("button", name="Pop last").click()
     expect(page.get_by_text(re.compile(r"Removed \d+ message"))).to_be_visible()
     expect(chatbot.get_by_text("Still here.")).to_have_count(0)
+
+
+def test_a_second_enter_while_the_agent_replies_is_refused_and_kept(page: Page, served):
+    from engine.api import MemGPT
+
+    fake, api = served["fake"], MemGPT(runtime=served["runtime"])
+    create_agent(page, "Ada")
+    chatbot = page.locator("#chatbot")
+    message = page.get_by_role("textbox", name="Message")
+    gate = threading.Event()
+    fake.queue_chat(gate)  # the model thinks until the test says...
+    fake.queue_chat(say("First answer."))
+    message.fill("First question")
+    message.press("Enter")
+    expect(page.get_by_text("Working…")).to_be_visible()
+    expect(message).to_have_value("")  # the agent has the first message
+    message.fill("Second question")
+    message.press("Enter")
+    expect(page.get_by_text("The agent is still replying; your message is kept in the box.")).to_be_visible()
+    expect(message).to_have_value("Second question")
+    gate.set()
+    expect(chatbot.get_by_text("First answer.")).to_be_visible()
+    expect(page.get_by_text(re.compile("this turn"))).to_be_visible()
+    expect(message).to_have_value("Second question")  # the end of the first turn leaves the box alone
+    assert "Second question" not in " ".join(m.text for m in api.messages("Ada"))
+
+    fake.queue_chat(say("Second answer.", "s2"))
+    message.press("Enter")
+    expect(chatbot.get_by_text("Second answer.")).to_be_visible()
+    expect(chatbot.get_by_text("First answer.")).to_be_visible()  # one conversation, in order
+    expect(message).to_have_value("")
+    said = [m.text for m in api.messages("Ada") if m.role == "user" and m.name == "user_message"]
+    assert said == ["First question", "Second question"]
