@@ -312,6 +312,12 @@ def _describe(checkout: Path) -> str:
     return f"`{commit}`"
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the server process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(checkout: Path, clients: int, messages: int, py_spy: Path | None) -> dict:
     from tests.support.servers import fake_home
 
@@ -324,11 +330,15 @@ def measure(checkout: Path, clients: int, messages: int, py_spy: Path | None) ->
                 nonlocal spy
                 if py_spy is not None:
                     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-                    spy = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--threads",
+                    # --gil: only the thread holding the GIL, i.e. the Python work that caps throughput;
+                    # --nonblocking: py-spy otherwise pauses the server for every sample, halving its rate.
+                    spy = subprocess.Popen([exe, "record", "--pid", str(pid), "--format", "raw", "--threads", "--gil", "--nonblocking",
                                             "--rate", "200", "--output", str(py_spy)],
                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+            cpu_before = _cpu_seconds(pid)
             result = run_load(url, clients, messages, on_start=start_profile)
+            result["cpu_ms"] = 1000 * (_cpu_seconds(pid) - cpu_before) / max(1, result["messages"] + result["by_n"])
             if spy is not None:
                 spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
                 spy.wait(timeout=60)
@@ -351,13 +361,13 @@ def table(rows: list[dict], clients: int, messages: int) -> str:
         f"{platform.python_version()}); the machine was shared, so compare rows of one run.",
         "",
         "| code | messages/s | p50 | p95 | max | not answered | bystander p50 / p95 under load (n) "
-        "| bystander p50 idle |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| bystander p50 idle | server CPU per message |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in rows:
         out.append(f"| {r['label']} {r['code']} | {r['rate']:.1f} | {r['p50']:.2f} s | {r['p95']:.2f} s "
                    f"| {r['max']:.2f} s | {r['bad']} / {r['messages']} | {r['by_p50']:.2f} s / {r['by_p95']:.2f} s "
-                   f"({r['by_n']}) | {r['idle_p50'] * 1000:.0f} ms |")
+                   f"({r['by_n']}) | {r['idle_p50'] * 1000:.0f} ms | {r['cpu_ms']:.0f} ms |")
     last = rows[-1]
     met = last["rate"] >= TARGET_RATE and last["p95"] <= TARGET_P95
     out += ["", f"Target {'met' if met else 'missed'} by {last['code']}: {last['rate']:.1f} messages/s, "

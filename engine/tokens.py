@@ -8,9 +8,11 @@ estimate (about four characters a token) instead of raising.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import math
+import threading
 
 log = logging.getLogger(__name__)
 
@@ -45,11 +47,31 @@ def encode(text: str) -> list[int] | None:
         return None
 
 
+# Counts of texts seen lately, shared by the whole process. A server loads an agent afresh for each
+# message, so a per-agent cache starts empty every time, while the texts it counts (the system prompt,
+# the schemas, the messages in the window) are almost all the same as last time. Keyed by length and
+# Python's per-process salted string hash, so memory stays small whatever the texts' sizes; a collision
+# could only misstate one count, never fail a step.
+_SEEN_LIMIT = 65536
+_seen: collections.OrderedDict[tuple[int, int, int], int] = collections.OrderedDict()
+_seen_lock = threading.Lock()
+
+
 def count(text: str) -> int:
     """Tokens in `text` (an estimate if no encoding is available)."""
     if not text:
         return 0
+    enc = encoding()
+    key = (id(enc), len(text), hash(text))
+    with _seen_lock:
+        n = _seen.get(key)
+        if n is not None:
+            _seen.move_to_end(key)
+            return n
     tokens = encode(text)
-    if tokens is None:
-        return math.ceil(len(text) / CHARS_PER_TOKEN)
-    return len(tokens)
+    n = math.ceil(len(text) / CHARS_PER_TOKEN) if tokens is None else len(tokens)
+    with _seen_lock:
+        _seen[key] = n
+        if len(_seen) > _SEEN_LIMIT:
+            _seen.popitem(last=False)
+    return n

@@ -163,3 +163,24 @@ def test_a_server_that_knows_only_the_older_functions_field_still_works(live, fa
     assert [m["role"] for m in last[-3:]] == ["assistant", "function", "user"]
     assert last[-3]["function_call"]["name"] == "core_memory_append" and last[-2]["name"] == "core_memory_append"
     assert all("tools" not in body for body in chats[2:])  # learned: no second refusal per call
+
+
+def test_the_conversation_reaches_the_server_exactly_as_built(fake_openai):
+    """Messages and schemas skip the client's typed transform: what the server gets is what we built."""
+    messages = [
+        {"role": "system", "content": "You are Sam. Ünïcode ✓ and \"quotes\"."},
+        {"role": "assistant", "content": None, "tool_calls": [tool_call("send_message", {"message": "hi"}, "c1")]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"status": "OK"}'},
+        {"role": "user", "content": "What did I say?", "name": "user"},
+    ]
+    functions = [{"name": "send_message", "description": "Say it.",
+                  "parameters": {"type": "object", "properties": {"message": {"type": "string"}},
+                                 "required": ["message"]}}]
+    fake_openai.queue_chat(send("You said hi."))
+    provider = OpenAIProvider(make_client("openai-compatible", fake_openai.base_url, timeout=5), "gpt-test", 8192)
+    completion = provider.complete(messages, functions)
+    assert completion.calls[0].name == "send_message"
+    body = fake_openai.requests[-1][1]
+    assert body["messages"] == messages
+    assert body["tools"] == [{"type": "function", "function": functions[0]}] and body["tool_choice"] == "auto"
+    assert body["model"] == "gpt-test"

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from engine.errors import AgentBusy
+from engine.store.bitindex import BitIndex
 
 if TYPE_CHECKING:
     from engine.store.lance import LanceVectors
@@ -119,6 +120,8 @@ class Store:
         self.vector_tables: set[int] = set()
         # Run (once) first thing in close(): background writers stop before connections go.
         self.on_close: list[Callable[[], None]] = []
+        # SQLite's approximate archival search keeps each owner's 1-bit vectors in memory (bitindex.py).
+        self.bit_index = BitIndex()
 
     def _run_close_hooks(self) -> None:
         hooks, self.on_close = self.on_close, []

@@ -267,6 +267,48 @@ def m006_recall_vectors(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX passages_agent_time ON passages(agent_id, created_at)")
 
 
+@migrations(name="m007_passage_changes")
+def m007_passage_changes(db: sqlite_utils.Database) -> None:
+    """`passage_counts.changes`: a token that moves when an owner's passages change other than by insertion.
+
+    The in-memory bit arrays of approximate search (engine/store/bitindex.py) stay
+    valid across inserts (they fetch the new rows) and are rebuilt when this moves:
+    on a delete, a new embedding, or the owner's row created afresh. It comes from
+    one counter for the whole database, so an owner deleted and created again
+    (ids are reused) never matches an array built for the old one.
+    """
+    db.executescript(
+        """
+        CREATE TABLE passage_generation (g INTEGER NOT NULL);
+        INSERT INTO passage_generation (g) VALUES (1);
+        ALTER TABLE passage_counts ADD COLUMN changes INTEGER NOT NULL DEFAULT 1;
+
+        DROP TRIGGER passages_count_ai;
+        CREATE TRIGGER passages_count_ai AFTER INSERT ON passages BEGIN
+            UPDATE passage_generation SET g = g + 1 WHERE NOT EXISTS (SELECT 1 FROM passage_counts WHERE owner =
+                CASE WHEN new.agent_id IS NOT NULL THEN 'a' || new.agent_id ELSE 's' || new.source_id END);
+            INSERT INTO passage_counts (owner, n, changes)
+                VALUES (CASE WHEN new.agent_id IS NOT NULL THEN 'a' || new.agent_id ELSE 's' || new.source_id END, 1,
+                        (SELECT g FROM passage_generation))
+                ON CONFLICT (owner) DO UPDATE SET n = n + 1;
+        END;
+        DROP TRIGGER passages_count_ad;
+        CREATE TRIGGER passages_count_ad AFTER DELETE ON passages BEGIN
+            UPDATE passage_generation SET g = g + 1;
+            UPDATE passage_counts SET n = n - 1, changes = (SELECT g FROM passage_generation)
+                WHERE owner = CASE WHEN old.agent_id IS NOT NULL THEN 'a' || old.agent_id ELSE 's' || old.source_id END;
+        END;
+        CREATE TRIGGER passages_changes_au AFTER UPDATE OF embedding, embedding_dim, agent_id, source_id ON passages
+        BEGIN
+            UPDATE passage_generation SET g = g + 1;
+            UPDATE passage_counts SET changes = (SELECT g FROM passage_generation) WHERE owner IN (
+                CASE WHEN old.agent_id IS NOT NULL THEN 'a' || old.agent_id ELSE 's' || old.source_id END,
+                CASE WHEN new.agent_id IS NOT NULL THEN 'a' || new.agent_id ELSE 's' || new.source_id END);
+        END;
+        """
+    )
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations; return the names of those applied now."""
     pending = [m.name for m in migrations.pending(db)]

@@ -8,9 +8,12 @@ quantization. The vec0 table is partitioned by owner (`a<agent id>` or
 the sources attached to it, never anyone else's.
 
 Search strategy, measured in benchmarks/archival_search.py: up to EXACT_LIMIT
-vectors, KNN is exact over the floats; above it, a bit-vector KNN picks
-OVERSAMPLE times more candidates than needed and they are rescored exactly from
-the float blobs, which scans 32x less memory.
+vectors, KNN is exact over the floats; above it, the Hamming distances of 1-bit
+vectors pick at least BIT_CANDIDATES candidates and they are rescored exactly
+from the float blobs. The bit vectors of each owner are held in memory
+(bitindex.py), where a numpy scan is ~8x faster than sqlite-vec's bit KNN over
+its vec0 chunks; the vec0 `bits` column is the fallback while an owner's
+passages change under the scan.
 
 On PostgreSQL (engine/store/pg_search.py) the per-dimension table is a pgvector
 table with an HNSW index, and full-text search uses `tsvector`; this module
@@ -43,6 +46,8 @@ from engine.store.db import Store, now
 EXACT_LIMIT = 2_000
 OVERSAMPLE = 4
 MIN_CANDIDATES = 200  # fewer bit-vector candidates lost ~40% of the true top 5 at 100k (docs/benchmarks.md)
+# Candidates from the in-memory bit arrays (bitindex.py): their scan is cheap, so the pool can be larger.
+BIT_CANDIDATES = 600
 MAX_K = 4096  # sqlite-vec's own ceiling on k
 LANCE_SLACK = 8  # extra LanceDB neighbours per search, standing in for vectors of deleted passages
 SYNC_BATCH = 1000
@@ -398,15 +403,23 @@ def vector_search(
         exact = _count_in_owners(db, owners) <= EXACT_LIMIT
         candidates = min(max(k * oversample, MIN_CANDIDATES), MAX_K)
         return pg_search.vector_search(store, table, owners, query, k, candidates, exact=exact)
-    approximate = dim % 8 == 0 and _count_in_owners(db, owners) > EXACT_LIMIT
+    total = _count_in_owners(db, owners)
+    approximate = dim % 8 == 0 and total > EXACT_LIMIT
+    # 2% of the passages, within [MIN_CANDIDATES, BIT_CANDIDATES]: rescoring is the costly part, and at
+    # 10k a 200-candidate pool already kept the whole exact top 10 (docs/benchmarks.md).
+    pool = max(k * oversample, min(BIT_CANDIDATES, max(MIN_CANDIDATES, total // 50)))
+    query_bits = db.execute("SELECT vec_quantize_binary(?)", [query]).fetchone()[0] if approximate else b""
     found: list[tuple[int, float]] = []
     for owner in owners:
         if approximate:
-            rows = db.execute(
-                f"SELECT rowid FROM {table} WHERE bits MATCH vec_quantize_binary(?) AND k = ? AND owner = ?",
-                [query, min(max(k * oversample, MIN_CANDIDATES), MAX_K), owner],
-            ).fetchall()
-            found.extend(_rescore(db, [r[0] for r in rows], np.frombuffer(query, dtype=np.float32)))
+            ids = store.bit_index.candidates(db, owner, dim, query_bits, pool)
+            if ids is None:  # its passages kept changing while being read: sqlite-vec's own bit search
+                rows = db.execute(
+                    f"SELECT rowid FROM {table} WHERE bits MATCH vec_quantize_binary(?) AND k = ? AND owner = ?",
+                    [query, min(max(k * oversample, MIN_CANDIDATES), MAX_K), owner],
+                ).fetchall()
+                ids = [r[0] for r in rows]
+            found.extend(_rescore(db, ids, np.frombuffer(query, dtype=np.float32), owner, dim))
         else:
             rows = db.execute(
                 f"SELECT rowid, distance FROM {table} WHERE embedding MATCH ? AND k = ? AND owner = ?",
@@ -449,11 +462,19 @@ def _live_ids(store: Store, dim: int, ids: list[int], owners: set[str]) -> set[i
     return live
 
 
-def _rescore(db, ids: list[int], query: np.ndarray) -> list[tuple[int, float]]:
-    if not ids:
+def _rescore(db, ids: list[int], query: np.ndarray, owner: str, dim: int) -> list[tuple[int, float]]:
+    """Exact distances of the candidates that are still `owner`'s passages at `dim`."""
+    rows = []
+    column = "agent_id" if owner[0] == "a" else "source_id"
+    for start in range(0, len(ids), SYNC_BATCH):  # batches: SQLite caps the number of parameters
+        chunk = ids[start : start + SYNC_BATCH]
+        rows += db.execute(
+            f"SELECT id, embedding FROM passages WHERE id IN ({','.join('?' * len(chunk))}) "
+            f"AND {column} = ? AND embedding_dim = ?",
+            [*chunk, int(owner[1:]), dim],
+        ).fetchall()
+    if not rows:
         return []
-    marks = ",".join("?" * len(ids))
-    rows = db.execute(f"SELECT id, embedding FROM passages WHERE id IN ({marks})", ids).fetchall()
     matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
     return [(r[0], float(d)) for r, d in zip(rows, scan.distances(matrix, query))]
 
