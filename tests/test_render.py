@@ -129,3 +129,44 @@ def test_titles_are_one_short_escaped_line():
 def test_box_contents_are_bounded():
     box = event_to_messages(ToolCall("archival_memory_insert", {"content": "x" * 100_000}, "c"))[0]
     assert len(box["content"]) < 5_000 and box["content"].startswith("```json")
+
+
+def _render(events) -> list:
+    history: list = []
+    for event in events:
+        history = apply_event(history, event)
+    return history
+
+
+def test_a_streamed_reply_grows_in_place_and_ends_as_if_it_had_not_streamed():
+    from engine.events import MessageDelta, ThoughtDelta
+
+    whole = [
+        UserMessage("hi"),
+        Thought("Saving, then answering."),
+        ToolCall("core_memory_append", {"name": "human", "content": "x", "request_heartbeat": False}, "c1"),
+        ToolResult("core_memory_append", "OK", "Saved.", "c1"),
+        ToolCall("send_message", {"message": "Hello there!"}, "c2"),
+        AssistantMessage("Hello there!"),
+        ToolResult("send_message", "OK", "None", "c2"),
+    ]
+    pieces = [ThoughtDelta("Saving, "), ThoughtDelta("then answering."), MessageDelta("Hello "), MessageDelta("there!")]
+    history = _render(whole[:1] + pieces[:1])
+    assert history[-1]["content"] == "Saving, " and history[-1]["metadata"]["status"] == "pending"
+    history = _render(whole[:1] + pieces)
+    assert [m["content"] for m in history[1:]] == ["Saving, then answering.", "Hello there!"]  # grown in place
+    assert history[-1]["metadata"].get("title") is None  # a bubble, not a box
+    streamed = _render(whole[:1] + pieces + [Usage(1, 1, "m", 1, 1)] + whole[1:])
+    assert streamed == _render(whole)  # the boxes before the words, as the store has them
+
+
+def test_a_retry_or_an_alert_drops_the_pieces_shown():
+    from engine.events import MessageDelta, ThoughtDelta
+
+    history = _render([UserMessage("hi"), ThoughtDelta("Half a thou"), MessageDelta("Half a sen")])
+    assert len(history) == 3
+    assert _render([UserMessage("hi"), ThoughtDelta("Half"), Retrying(1, 0.5, "cut")]) == [
+        {"role": "user", "content": "hi"}]
+    after = _render([UserMessage("hi"), MessageDelta("Half"), SystemAlert("verify_retry", "again"),
+                     MessageDelta("Whole"), AssistantMessage("Whole")])
+    assert [m["content"] for m in after] == ["hi", "again", "Whole"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 
 import gradio as gr
 
@@ -14,7 +15,7 @@ from engine.errors import MemGPTError
 from engine.events import Error, Event, UserMessage
 from webapp import memory_panel
 from webapp.common import describe_models, guarded, load_agent, row
-from webapp.render import apply_event, status_line, stored_to_messages
+from webapp.render import apply_event, drop_partials, status_line, stored_to_messages
 from webapp.stopping import Runs
 from webapp.viewing import Viewing
 
@@ -22,6 +23,7 @@ PROVIDERS = ["local", *[t for t in config_mod.ENDPOINT_TYPES if t != "local"]]
 EMBEDDERS = ["local", "openai", "azure", "openai-compatible"]
 WORKING = "⏳ **Working…**"
 STOPPED = "⏹️ **Stopped.** What was said until then is stored."
+STREAM_REDRAW = 0.05  # seconds between redraws of a streaming reply
 STILL_REPLYING = "The agent is still replying; your message is kept in the box."
 BUSY_ELSEWHERE = "This agent is answering another message (another tab?); your message is kept in the box."
 
@@ -229,11 +231,19 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
         Stop ends the turn early.
         """
         notes: list[str] = []
+        shown = 0.0
         try:
             if viewing.shows(request, current):
                 yield None, (history, WORKING, gr.Button(visible=True))
             for event in api.stoppable(current, events, flag.is_set):
                 history = apply_event(history, event)
+                if event.partial:
+                    # A reply streams a few characters at a time; redrawing for each would flood the page.
+                    # The pieces skipped here show with the next update.
+                    now = time.monotonic()
+                    if now - shown < STREAM_REDRAW:
+                        continue
+                    shown = now
                 line = status_line(event)
                 if line:
                     notes = [line]
@@ -243,6 +253,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
                               if viewing.shows(request, current) else None)
         finally:
             runs.finish(request, current, flag)
+        history = drop_partials(history)  # a reply cut off by Stop was never stored
         if viewing.shows(request, current):
             done = [STOPPED] if flag.is_set() else notes
             yield None, (history, " · ".join(done + [_totals(api, current)]), gr.Button(visible=False))

@@ -18,9 +18,11 @@ from engine.events import (
     AssistantMessage,
     Error,
     Event,
+    MessageDelta,
     Retrying,
     SystemAlert,
     Thought,
+    ThoughtDelta,
     ToolCall,
     ToolResult,
     Usage,
@@ -138,16 +140,72 @@ def event_to_messages(event: Event) -> list[ChatMessage]:
     return []
 
 
+# Messages still streaming carry one of these ids in their metadata; the whole event replaces them.
+PARTIAL_THOUGHT = "partial-thought"
+PARTIAL_MESSAGE = "partial-message-"
+
+
+def _partial_id(message: ChatMessage) -> str:
+    value = (message.get("metadata") or {}).get("id")
+    return value if isinstance(value, str) and value.startswith(("partial-",)) else ""
+
+
+def _find(history: list[ChatMessage], partial: str) -> int | None:
+    for i in range(len(history) - 1, -1, -1):
+        if _partial_id(history[i]) == partial:
+            return i
+    return None
+
+
+def drop_partials(history: list[ChatMessage]) -> list[ChatMessage]:
+    """History without the text of a reply still streaming (it was retried, refused or stopped)."""
+    return [m for m in history if not _partial_id(m)]
+
+
+def _grow(history: list[ChatMessage], partial: str, text: str, fresh: ChatMessage) -> list[ChatMessage]:
+    i = _find(history, partial)
+    if i is None:
+        return history + [fresh]
+    return history[:i] + [{**history[i], "content": history[i]["content"] + text}] + history[i + 1 :]
+
+
 def apply_event(history: list[ChatMessage], event: Event) -> list[ChatMessage]:
-    """History with one more event applied: a tool's result closes its pending call box."""
+    """History with one more event applied.
+
+    A tool's result closes its pending call box. While a reply streams, its
+    pieces grow an inner-monologue box and a speech bubble in place; the whole
+    Thought and AssistantMessage then take their places, and a Retrying, an
+    alert or an error drops them (the reply is asked for again, or refused).
+    """
     history = list(history)
+    if isinstance(event, ThoughtDelta):
+        return _grow(history, PARTIAL_THOUGHT, event.text, {
+            "role": "assistant", "content": event.text,
+            "metadata": {"title": "💭 Inner monologue", "status": "pending", "id": PARTIAL_THOUGHT}})
+    if isinstance(event, MessageDelta):
+        partial = f"{PARTIAL_MESSAGE}{event.call}"
+        return _grow(history, partial, event.text, {"role": "assistant", "content": event.text,
+                                                    "metadata": {"id": partial}})
+    if isinstance(event, (Retrying, SystemAlert, Error)):
+        history = drop_partials(history)
+    new = event_to_messages(event)
+    if isinstance(event, Thought) and (i := _find(history, PARTIAL_THOUGHT)) is not None:
+        return history[:i] + new + history[i + 1 :]
+    if isinstance(event, AssistantMessage):
+        speaking = [i for i, m in enumerate(history) if _partial_id(m).startswith(PARTIAL_MESSAGE)]
+        if speaking:
+            i = min(speaking, key=lambda j: int(_partial_id(history[j])[len(PARTIAL_MESSAGE):] or 0))
+            return history[:i] + new + history[i + 1 :]
     if isinstance(event, ToolResult) and event.name != "send_message":
         for i in range(len(history) - 1, -1, -1):
             meta = history[i].get("metadata") or {}
             if meta.get("status") == "pending" and str(meta.get("title", "")).startswith(_call_prefix(event.name)):
                 history[i] = {**history[i], "metadata": {**meta, "status": "done"}}
                 break
-    return history + event_to_messages(event)
+    # Boxes of the calls that run while the agent's words still stream go before those words, as in the store.
+    speaking = [i for i, m in enumerate(history) if _partial_id(m).startswith(PARTIAL_MESSAGE)]
+    at = speaking[0] if speaking else len(history)
+    return history[:at] + new + history[at:]
 
 
 def status_line(event: Event) -> str | None:

@@ -102,3 +102,22 @@ def test_a_second_enter_while_the_agent_replies_is_refused_and_kept(page: Page, 
     expect(message).to_have_value("")
     said = [m.text for m in api.messages("Ada") if m.role == "user" and m.name == "user_message"]
     assert said == ["First question", "Second question"]
+
+
+def test_a_streaming_reply_grows_in_the_chat(page: Page, served):
+    fake = served["fake"]
+    create_agent(page, "Ada")
+    chatbot = page.locator("#chatbot")
+    words = " ".join(f"word{i}" for i in range(60))
+    fake.stream_chunk_chars = 8
+    fake.stream_delay = 0.1  # about 8 s for the whole reply
+    fake.queue_chat(say(words, thought="Let me answer at length."))
+    page.get_by_role("textbox", name="Message").fill("Talk to me")
+    page.get_by_role("button", name="Send").click()
+    # The bubble shows part of the reply (its start, without its end) while the agent still works...
+    expect(chatbot.get_by_text(re.compile(r"^word0 word1 (?![\s\S]*word59)"))).to_be_visible()
+    expect(page.get_by_text("Working…")).to_be_visible()
+    expect(chatbot.get_by_text(words, exact=True)).to_be_visible()  # and then whole, in the same bubble
+    expect(page.get_by_text(re.compile("this turn"))).to_be_visible()
+    expect(chatbot.get_by_text(re.compile(r"^word0 "))).to_have_count(1)
+    assert _boxes(page).count("💭 Inner monologue") == 2  # the greeting's and this reply's: grown in place, once
