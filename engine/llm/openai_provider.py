@@ -168,7 +168,7 @@ class _Streaming:
                 return self._read(response.iter_lines(), on_delta)
         except LLMError:
             raise
-        except (openai.OpenAIError, httpx2.HTTPError, httpx2.StreamError, ValueError) as e:
+        except (openai.OpenAIError, httpx2.HTTPError, httpx2.StreamError, json.JSONDecodeError) as e:
             if self.stream_usage and _refused(e, _STREAM_OPTIONS_REFUSED):
                 log.info("%s refused stream_options; streaming without usage from now on", self._client.base_url)
                 self.stream_usage = False
@@ -181,7 +181,7 @@ class _Streaming:
                 return self.complete(messages, functions)
             if isinstance(e, (httpx2.HTTPError, httpx2.StreamError)):
                 raise LLMError(f"The reply stream from {self._client.base_url} broke off: {e}", retryable=True) from e
-            if isinstance(e, ValueError) and not isinstance(e, openai.OpenAIError):
+            if isinstance(e, json.JSONDecodeError):
                 raise LLMError(f"The server at {self._client.base_url} sent a reply that is not JSON: {e}",
                                retryable=True) from e
             raise classify(e, self._client) from e
@@ -209,7 +209,7 @@ class _Streaming:
                 text = error.get("message") if isinstance(error, dict) else error
                 raise LLMError(f"The model server failed while streaming: {text}", retryable=True)
             model = chunk.get("model") or model
-            usage = chunk.get("usage") or usage
+            usage = chunk["usage"] if isinstance(chunk.get("usage"), dict) else usage
             for choice in chunk.get("choices") or []:
                 if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                     continue
@@ -243,8 +243,9 @@ class _Streaming:
         return Completion(
             content="".join(content) or None,
             calls=found,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
+            # Passed on as the server sent them, as complete() does.
+            prompt_tokens=usage.get("prompt_tokens") or 0,
+            completion_tokens=usage.get("completion_tokens") or 0,
             model=model or self.model,
         )
 
@@ -263,10 +264,10 @@ class _Streaming:
         old = message.get("function_call")
         if not calls and isinstance(old, dict) and old.get("name"):
             calls = [FunctionCall(f"call_{uuid.uuid4().hex[:12]}", old["name"], old.get("arguments") or "")]
-        usage = body.get("usage") or {}
+        usage = body["usage"] if isinstance(body.get("usage"), dict) else {}
         return Completion(content=message.get("content"), calls=calls,
-                          prompt_tokens=int(usage.get("prompt_tokens") or 0),
-                          completion_tokens=int(usage.get("completion_tokens") or 0),
+                          prompt_tokens=usage.get("prompt_tokens") or 0,
+                          completion_tokens=usage.get("completion_tokens") or 0,
                           model=body.get("model") or self.model)
 
 
