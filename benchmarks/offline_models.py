@@ -86,18 +86,36 @@ def bench_llm(steps: int) -> dict:
     messages = ["Hi, I'm Kim.", "What's your name?", "I like hiking in the hills.", "Tell me a joke.",
                 "What did I say I like?", "Remember that my cat is Miso.", "How are you?", "Bye for now.",
                 "I'm back!", "What's my cat called?"]
+    from llama_cpp import llama_cpp as bindings
+
     durations, prompt_tokens, completion_tokens = [], [], []
+    evaluated, prompt_ms, generated, generation_ms = [], [], [], []
     for text in (messages * 3)[:steps]:
+        bindings.llama_perf_context_reset(llm._ctx.ctx)
         t = time.perf_counter()
         events = list(agent.step(text))
         durations.append(time.perf_counter() - t)
+        # llama.cpp's own counters: prompt tokens it actually evaluated (those after the cached prefix)
+        # and their time, and the generated tokens and theirs; the rest of a step is sampling under the
+        # grammar and Python.
+        perf = bindings.llama_perf_context(llm._ctx.ctx)
+        evaluated.append(perf.n_p_eval)
+        prompt_ms.append(perf.t_p_eval_ms)
+        generated.append(perf.n_eval)
+        generation_ms.append(perf.t_eval_ms)
         usage = [e for e in events if e.kind == "usage"]
         if usage:
             prompt_tokens.append(usage[0].prompt_tokens)
             completion_tokens.append(usage[0].completion_tokens)
     return {"load": load, "free_rate": free_rate, "grammar_rate": grammar_rate,
             "step_p50": statistics.median(durations), "step_max": max(durations), "steps": len(durations),
-            "prompt_tokens": statistics.median(prompt_tokens), "completion_tokens": statistics.median(completion_tokens)}
+            "prompt_tokens": statistics.median(prompt_tokens), "completion_tokens": statistics.median(completion_tokens),
+            "evaluated": statistics.median(evaluated[1:] or evaluated), "first_evaluated": evaluated[0],
+            "prompt_s": statistics.median(prompt_ms[1:] or prompt_ms) / 1000,
+            "first_prompt_s": prompt_ms[0] / 1000,
+            "generation_s": statistics.median(generation_ms) / 1000,
+            "eval_rate": sum(evaluated) / (sum(prompt_ms) / 1000) if sum(prompt_ms) else 0.0,
+            "gen_rate": sum(generated) / (sum(generation_ms) / 1000) if sum(generation_ms) else 0.0}
 
 
 def bench_minilm(n: int) -> dict:
@@ -165,6 +183,13 @@ def main() -> None:
         f"| SmolLM2 generation, function-call grammar | {llm['grammar_rate']:.1f} tokens/s | |",
         f"| agent step (one call; median prompt {llm['prompt_tokens']:.0f}, completion {llm['completion_tokens']:.0f} tokens) "
         f"| p50 {llm['step_p50']:.1f} s, max {llm['step_max']:.1f} s over {llm['steps']} steps | |",
+        f"| of which reading the prompt: first step | {llm['first_evaluated']} tokens evaluated in "
+        f"{llm['first_prompt_s']:.1f} s | |",
+        f"| of which reading the prompt: later steps (median) | {llm['evaluated']:.0f} tokens evaluated in "
+        f"{llm['prompt_s']:.1f} s (the rest of the prompt is reused from llama.cpp's cache) | |",
+        f"| of which generating (median) | {llm['generation_s']:.1f} s | |",
+        f"| llama.cpp rates over the steps | prompt {llm['eval_rate']:.0f} tokens/s, generation "
+        f"{llm['gen_rate']:.1f} tokens/s | |",
         f"| MiniLM (numpy), ~{emb['tokens']:.0f}-token passages | {emb['ours']:.1f} passages/s | |",
     ]
     if ratio is not None:

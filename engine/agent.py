@@ -39,7 +39,7 @@ from engine.events import (
 )
 from engine.llm.base import Completion, ContextWindowExceeded, LLMError, LLMProvider, StreamingProvider, streams
 from engine.llm.models import context_window
-from engine.llm.retry import RetryPolicy, call_quietly, call_with_retries
+from engine.llm.retry import RetryPolicy, call_quietly, call_with_retries, fitting
 from engine.memory import ArchivalMemory, CoreMemory, RecallMemory
 from engine.store import Store
 from engine.store import agents as agents_store
@@ -283,7 +283,7 @@ class Agent:
             # Retries happen inside a tool call: there is nobody to show the waits to.
             completion = call_quietly(lambda: provider.complete([{"role": "system", "content": ONE_SHOT_SYSTEM},
                                                                  {"role": "user", "content": message}], []),
-                                      self.options.retry)
+                                      fitting(self.options.retry, provider))
         except (LLMError, ConfigError) as e:
             raise ToolError(f"The other model could not answer: {e}") from e
         agents_store.record_llm_call(self.store, self.row.id, completion.model or provider.model,
@@ -385,10 +385,11 @@ class Agent:
                     streaming = cast(StreamingProvider, provider)
                     completion = yield from stream_with_retries(
                         lambda on_delta: streaming.stream_complete(ctx.messages, ctx.functions, on_delta),  # noqa: B023
-                        self.options.retry)
+                        fitting(self.options.retry, provider))
                 else:
                     completion = yield from call_with_retries(
-                        lambda: provider.complete(ctx.messages, ctx.functions), self.options.retry  # noqa: B023 (called at once)
+                        lambda: provider.complete(ctx.messages, ctx.functions),  # noqa: B023 (called at once)
+                        fitting(self.options.retry, provider),
                     )
             except ContextWindowExceeded as e:
                 if summarized_after_refusal:

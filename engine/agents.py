@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
+import weakref
 
 from engine.config import EmbeddingConfig, LLMConfig, Settings
 from engine.errors import InvalidName, MemoryLimitExceeded
@@ -133,9 +134,24 @@ def set_source_attached(store: Store, agent_id: int, source_name: str, attached:
     return source
 
 
+# The memory section last rendered for each agent of a store (per process). Its recall count
+# changes on every step, and a changed system message makes a local server (llama.cpp and
+# the like) re-read the whole conversation after it, and a hosted one bill it uncached. So
+# the section is rendered afresh only when core memory or the archival count changes (as
+# MemGPT rebuilt its memory only on edits), and the recall count it shows is as of then.
+_rendered: weakref.WeakKeyDictionary[Store, dict[int, tuple[tuple[str, str | None, int], str]]] = (
+    weakref.WeakKeyDictionary())
+
+
 def memory_section(store: Store, agent_id: int) -> str:
-    """The rendered memory part of the agent's system message."""
+    """The rendered memory part of the agent's system message (unchanged while its memory is)."""
     core = CoreMemory(store, agent_id)
-    return render_memory_section(
-        core, RecallMemory(store, agent_id).count(), passages_store.count_for_agent(store, agent_id)
-    )
+    archival = passages_store.count_for_agent(store, agent_id)
+    key = (core.render_blocks(), core.last_modified(), archival)
+    known = _rendered.setdefault(store, {})
+    last = known.get(agent_id)
+    if last is not None and last[0] == key:
+        return last[1]
+    text = render_memory_section(core, RecallMemory(store, agent_id).count(), archival)
+    known[agent_id] = (key, text)
+    return text

@@ -25,7 +25,7 @@ import os
 import shlex
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import agents as agents_mod
 from engine.agent import Agent, AgentOptions
@@ -45,6 +45,9 @@ from engine.store import sources as sources_store
 from engine.store.blocks import Block, Edit
 from engine.store.messages import Message
 from engine.transfer import ImportResult, export_agent, import_agent
+
+if TYPE_CHECKING:
+    from engine.llm.probe import ConnectionReport
 
 AgentRef = str | int
 Progress = Callable[[int, int | None, str], None]  # (done, total if known, what)
@@ -140,6 +143,7 @@ class SourceInfo:
     embedding_dim: int
     passages: int
     created_at: str
+    agents: tuple[str, ...] = ()  # the names of the agents it is attached to
 
 
 class MemGPT:
@@ -232,6 +236,24 @@ class MemGPT:
             with self.runtime.store.hold_agent(row.id):
                 agents_store.update(self.runtime.store, row.id, llm_config=dataclasses.asdict(llm))
         return self.get_agent(row.id)
+
+    # ------------------------------------------------------------------ connection tests
+
+    def test_connection(self, llm: LLMConfig | None = None, embedding: EmbeddingConfig | None = None, *,
+                        api_key: str | None = None, allow_private: bool = True) -> ConnectionReport:
+        """Try a model and an embedder (default: the home's) with one short call each, before using them.
+
+        Each result names the URL tried and, on failure, the cause in words (DNS,
+        refused, timed out, TLS, key refused, wrong base URL or unknown model, a web
+        page instead of the API); it lists the server's models and the embedder's
+        dimension when found. `api_key` is typed for `llm`'s URL and sent only there
+        (and to the embedder's when it is the same URL); `allow_private=False`
+        refuses URLs resolving to loopback or private addresses (a public app).
+        """
+        from engine.llm.probe import check_connection
+
+        return check_connection(llm or self.settings.llm, embedding or self.settings.embedding, api_key=api_key,
+                                allow_private=allow_private)
 
     # ------------------------------------------------------------------ conversation
 
@@ -345,6 +367,33 @@ class MemGPT:
         with self.runtime.store.hold_agent(agent_id):
             return CoreMemory(self.runtime.store, agent_id).revert(edit_id, actor="user")
 
+    def add_block(self, agent: AgentRef, label: str, value: str = "", *, limit: int | None = None) -> Block:
+        """A new core memory block (in every prompt from the next step on; the memory tools can edit it).
+
+        `label`: 1-40 letters a-z, digits or underscores, starting with a letter (capitals are
+        lowered). `limit` defaults to the home's block limit. A label removed earlier comes back
+        with its history.
+        """
+        agent_id = self._row(agent).id
+        with self.runtime.store.hold_agent(agent_id):
+            return CoreMemory(self.runtime.store, agent_id).add_block(
+                label, value, limit if limit is not None else self.settings.block_char_limit, actor="user")
+
+    def remove_block(self, agent: AgentRef, label: str) -> None:
+        """Take a block out of core memory; its edit history stays, the removal recorded in it.
+
+        persona and human cannot be removed (the prompts and tools rely on them).
+        """
+        agent_id = self._row(agent).id
+        with self.runtime.store.hold_agent(agent_id):
+            CoreMemory(self.runtime.store, agent_id).remove_block(label, actor="user")
+
+    def set_block_limit(self, agent: AgentRef, label: str, limit: int) -> Block:
+        """Change a block's character limit; a limit below what the block holds is refused."""
+        agent_id = self._row(agent).id
+        with self.runtime.store.hold_agent(agent_id):
+            return CoreMemory(self.runtime.store, agent_id).set_limit(label, limit, actor="user")
+
     # ------------------------------------------------------------------ recall and archival
 
     def recall_count(self, agent: AgentRef) -> int:
@@ -417,17 +466,26 @@ class MemGPT:
         with self.runtime.store.hold_agent(archival.agent_id):
             return archival.insert_many(items)
 
-    def delete_archival(self, agent: AgentRef, passage_id: int) -> None:
-        """Delete one of the agent's own passages (a source's passages belong to the source)."""
+    def delete_archival(self, agent: AgentRef, passage_id: int, *, from_source: bool = False) -> None:
+        """Delete one of the agent's own passages.
+
+        A passage of an attached data source belongs to the source; `from_source=True`
+        deletes it too, which removes it from the source for every agent attached.
+        """
         agent_id = self._row(agent).id
         with self.runtime.store.hold_agent(agent_id):
-            passages_store.delete(self.runtime.store, int(passage_id), agent_id=agent_id)
+            passages_store.delete(self.runtime.store, int(passage_id), agent_id=agent_id, sources=from_source)
+
+    def get_passage(self, agent: AgentRef, passage_id: int) -> passages_store.Passage:
+        """A passage the agent can search (its own or an attached source's); NotFound otherwise."""
+        return passages_store.get_visible(self.runtime.store, self._row(agent).id, int(passage_id))
 
     # ------------------------------------------------------------------ data sources
 
     def _source_info(self, source: sources_store.Source) -> SourceInfo:
         return SourceInfo(source.id, source.name, source.description, source.embedding_model, source.embedding_dim,
-                          passages_store.count_for_source(self.runtime.store, source.id), source.created_at)
+                          passages_store.count_for_source(self.runtime.store, source.id), source.created_at,
+                          tuple(sources_store.attached_agents(self.runtime.store, source.id)))
 
     def list_sources(self) -> list[SourceInfo]:
         """Every data source in the data home."""

@@ -87,6 +87,38 @@ def _range(start: dt.date | None, end: dt.date | None) -> tuple[str | None, str 
 
 # --- core memory -------------------------------------------------------------------------
 
+# A label becomes a tag in the system prompt (<label characters="...">) and a word the model
+# types into core_memory_append, so it is short plain ASCII: lowercase letters, digits and
+# underscores, starting with a letter. Typed capitals are lowered, so "Notes" and "notes" are
+# one block; lookups ignore case when no label matches exactly.
+BLOCK_LABEL = re.compile(r"[a-z][a-z0-9_]{0,39}")
+MAX_BLOCKS = 16  # every block is in every prompt
+MAX_BLOCK_LIMIT = 100_000
+# Not removable: the system prompts speak of <persona> and <human>, the memory tools' docstrings
+# name them as examples, and new agents, templates and the AutoGen adapter write into them.
+PROTECTED_BLOCKS = ("persona", "human")
+
+
+def check_block_label(label: object) -> str:
+    """The label as it will be stored (stripped, lowercased), or InvalidName saying what is wrong."""
+    if not isinstance(label, str) or not label.strip():
+        raise InvalidName("A block needs a label, for example notes or projects.")
+    text = label.strip().lower()
+    if not BLOCK_LABEL.fullmatch(text):
+        shown = text[:40] + ("…" if len(text) > 40 else "")
+        raise InvalidName(f"Bad block label {shown!r}: use 1-40 letters a-z, digits or underscores, "
+                          "starting with a letter.")
+    return text
+
+
+def check_block_limit(limit: object) -> int:
+    if isinstance(limit, float) and limit.is_integer():
+        limit = int(limit)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_BLOCK_LIMIT:
+        raise MemoryLimitExceeded(f"A block's limit is a whole number of characters from 1 to {MAX_BLOCK_LIMIT:,}.")
+    return limit
+
+
 
 class CoreMemory:
     """An agent's core memory blocks (persona, human, and any others)."""
@@ -99,23 +131,44 @@ class CoreMemory:
         return blocks_store.list_blocks(self._store, self.agent_id)
 
     def get(self, label: str) -> blocks_store.Block:
+        """The block of that label; letter case aside when no block has it exactly (the model writes "Human")."""
         try:
             return blocks_store.get(self._store, self.agent_id, label)
         except NotFound:
-            labels = ", ".join(b.label for b in self.blocks()) or "none"
-            raise NotFound(f"There is no core memory block named {label!r} (blocks: {labels}).") from None
+            blocks = self.blocks()
+            same = [b for b in blocks if isinstance(label, str) and b.label.lower() == label.lower()]
+            if len(same) == 1:
+                return same[0]
+            labels = ", ".join(b.label for b in blocks) or "none"
+            shown = label[:60] if isinstance(label, str) else label
+            raise NotFound(f"There is no core memory block named {shown!r} (blocks: {labels}).") from None
 
     def add_block(
         self, label: str, value: str = "", limit: int = DEFAULT_BLOCK_LIMIT, actor: str = "user"
     ) -> blocks_store.Block:
-        label = label.strip()
-        if not label or len(label) > 40 or not label.replace("_", "").isalnum():
-            raise InvalidName("A block label is 1-40 letters, digits or underscores.")
-        if any(b.label == label for b in self.blocks()):
+        """A new block at the end of core memory (a removed block of that label comes back, with its history)."""
+        label = check_block_label(label)
+        live = self.blocks()
+        if any(b.label.lower() == label for b in live):
             raise InvalidName(f"A block named {label!r} already exists.")
+        if len(live) >= MAX_BLOCKS:
+            raise InvalidName(f"An agent has at most {MAX_BLOCKS} core memory blocks; remove one first.")
+        limit = check_block_limit(limit)
+        if not isinstance(value, str):
+            raise MemoryLimitExceeded("A block's text must be text.")
         if len(value) > limit:
             raise MemoryLimitExceeded(f"Block {label!r} would hold {len(value)} characters; its limit is {limit}.")
-        return blocks_store.add(self._store, self.agent_id, label, value, limit, actor, "created")
+        cause = "added again" if label in blocks_store.removed_labels(self._store, self.agent_id) else "created"
+        return blocks_store.add(self._store, self.agent_id, label, value, limit, actor, cause)
+
+    def remove_block(self, label: str, *, actor: str = "user") -> None:
+        """Take a block out of core memory; its history stays, ending with the removal."""
+        with self._store.atomic():
+            block = self.get(label)
+            if block.label.lower() in PROTECTED_BLOCKS:
+                raise InvalidName(f"The {block.label!r} block cannot be removed: the system prompt and the "
+                                  "memory tools rely on it. Empty it or shorten it instead.")
+            blocks_store.remove(self._store, block, actor, "block removed")
 
     def set(self, label: str, value: str, *, actor: str = "user", cause: str = "edited",
             expected: str | None = None) -> blocks_store.Block:
@@ -173,11 +226,18 @@ class CoreMemory:
                 return block
             return blocks_store.set_value(self._store, block, value, actor, cause)
 
-    def set_limit(self, label: str, limit: int) -> blocks_store.Block:
-        block = self.get(label)
-        if limit < len(block.value):
-            raise MemoryLimitExceeded(f"Block {label!r} already holds {len(block.value)} characters.")
-        return blocks_store.set_limit(self._store, block, limit)
+    def set_limit(self, label: str, limit: int, *, actor: str = "user") -> blocks_store.Block:
+        """A new character limit; one below what the block holds is refused (nothing is cut without asking)."""
+        limit = check_block_limit(limit)
+        with self._store.atomic():
+            block = self.get(label)
+            if limit < len(block.value):
+                raise MemoryLimitExceeded(
+                    f"Block {block.label!r} holds {len(block.value)} characters, more than a limit of {limit}: "
+                    "shorten it first (or choose a limit of at least its length).")
+            if limit == block.limit:
+                return block
+            return blocks_store.set_limit(self._store, block, limit, actor)
 
     def history(self, label: str | None = None) -> list[blocks_store.Edit]:
         return blocks_store.history(self._store, self.agent_id, label)
@@ -185,6 +245,9 @@ class CoreMemory:
     def revert(self, edit_id: int, *, actor: str = "user") -> blocks_store.Block:
         """Put a block back to the value it had before edit `edit_id` (itself recorded as an edit)."""
         edit = blocks_store.get_edit(self._store, self.agent_id, edit_id)
+        if edit.label in blocks_store.removed_labels(self._store, self.agent_id):
+            raise NotFound(f"Block {edit.label!r} was removed; add a block named {edit.label} again to "
+                           "bring it back, then revert.")
         return self.set(edit.label, edit.old_value, actor=actor, cause=f"revert of edit #{edit_id}")
 
     def last_modified(self) -> str | None:
@@ -289,6 +352,8 @@ class RecallMemory:
         pool = max(HYBRID_POOL, math.ceil(need / HYBRID_POOL) * HYBRID_POOL)
         similar: list[tuple[int, float]] = []
         fetched: dict[int, messages_store.Message] = {}
+        keyword_search = retrieval.alongside(lambda: messages_store.keyword_scored(
+            store, self.agent_id, retrieval.keyword_terms(query), pool, since=since, until=until))
         if self._embedder is not None and mode == "hybrid":
             recall_index.embed_pending(store, self.agent_id, self._embedder, recall_index.SYNC_LIMIT)
             vector = self._embedder.embed([query])[0]
@@ -296,8 +361,7 @@ class RecallMemory:
                                                    since=since, until=until)
             fetched = messages_store.fetch(store, [mid for mid, _ in nearest])
             similar = retrieval.penalized(nearest, {mid: m.text for mid, m in fetched.items()})
-        keyword = messages_store.keyword_scored(store, self.agent_id, retrieval.keyword_terms(query), pool,
-                                                since=since, until=until)
+        keyword = keyword_search.result()
 
         def times(ids: list[int]) -> dict[int, str]:
             fetched.update(messages_store.fetch(store, [mid for mid in ids if mid not in fetched]))
@@ -444,9 +508,11 @@ class ArchivalMemory:
         if mode != "hybrid":
             raise ValueError(f"unknown search mode {mode!r}")
         pool = max(HYBRID_POOL, math.ceil(need / HYBRID_POOL) * HYBRID_POOL)
+        keyword_search = retrieval.alongside(lambda: passages_store.keyword_scored(
+            store, self.agent_id, query, pool, any_word=True, words=retrieval.keyword_terms(query),
+            since=since, until=until))
         nearest = self._nearest(query, pool, since, until, oversample=HYBRID_OVERSAMPLE)
-        keyword = passages_store.keyword_scored(store, self.agent_id, query, pool, any_word=True,
-                                                words=retrieval.keyword_terms(query), since=since, until=until)
+        keyword = keyword_search.result()
         fetched = passages_store.fetch(store, [pid for pid, _ in nearest] + [pid for pid, _ in keyword])
         similar = retrieval.penalized(nearest, {pid: p.text for pid, p in fetched.items()})
 

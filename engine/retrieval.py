@@ -21,12 +21,26 @@ Every rule below was kept because it moved evidence recall on the LoCoMo dev set
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import math
 from collections.abc import Callable
+from typing import TypeVar
 
 from engine.store import fts
 from engine.timehints import TimeHint, time_hints
+
+T = TypeVar("T")
+
+# The keyword half of a hybrid search runs here while the calling thread embeds the query:
+# both spend their time outside the GIL (SQLite's FTS5, numpy's matrix products), so on two
+# cores they overlap. Long-lived threads, so each keeps its store connections.
+_side = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="search-side")
+
+
+def alongside(work: Callable[[], T]) -> concurrent.futures.Future[T]:
+    """Start `work` on a helper thread; `.result()` gives its value or raises its error."""
+    return _side.submit(work)
 
 # Kept short on purpose: only words that carry no topic. Negations and numbers stay.
 STOPWORDS = frozenset(

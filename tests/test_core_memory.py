@@ -85,6 +85,82 @@ def test_extra_blocks(store, agent):
         core.add_block("tiny", "abcdef", limit=3)
 
 
+@pytest.mark.parametrize("label", ["", "   ", "a b", "<persona>", "x" * 41, "9lives", "naïve", "ｎotes", "a\nb",
+                                   'x" y="1', "notes\u200b"])
+def test_block_labels_are_short_plain_words(store, agent, label):
+    # A label becomes a tag in the system prompt: anything that could break out of it is refused.
+    with pytest.raises(InvalidName):
+        CoreMemory(store, agent.id).add_block(label)
+    assert [b.label for b in CoreMemory(store, agent.id).blocks()] == ["persona", "human"]
+
+
+def test_labels_are_lowercased_and_duplicates_found_in_any_case(store, agent):
+    core = CoreMemory(store, agent.id)
+    assert core.add_block("  Projects ").label == "projects"
+    with pytest.raises(InvalidName, match="already exists"):
+        core.add_block("PROJECTS")
+    with pytest.raises(InvalidName, match="already exists"):
+        core.add_block("Human")
+    # The model may write the label with a capital: the block is still found.
+    core.append("Projects", "garden", actor="agent")
+    assert core.get("projects").value == "garden"
+
+
+def test_limits_are_bounded_and_never_cut_text(store, agent):
+    core = CoreMemory(store, agent.id)
+    core.set("human", "x" * 50)
+    for bad in (0, -1, 10**9, 2.5, True, "100"):
+        with pytest.raises(MemoryLimitExceeded):
+            core.set_limit("human", bad)  # type: ignore[arg-type]
+    with pytest.raises(MemoryLimitExceeded, match="holds 50 characters"):
+        core.set_limit("human", 49)
+    assert core.get("human").limit == 2000 and core.get("human").value == "x" * 50
+    assert core.set_limit("human", 50).limit == 50
+    made = core.history("human")[0]
+    assert made.cause == "limit 2000 → 50" and made.old_value == made.new_value == "x" * 50
+    with pytest.raises(MemoryLimitExceeded):
+        core.append("human", "y")
+
+
+def test_removing_a_block_keeps_its_history_and_adding_it_again_restores_it(store, agent):
+    core = CoreMemory(store, agent.id)
+    core.add_block("projects", "garden plan", limit=100)
+    core.append("projects", "tomatoes", actor="agent")
+    core.remove_block("projects")
+    assert [b.label for b in core.blocks()] == ["persona", "human"]
+    assert "projects" not in memory_section(store, agent.id)
+    edits = core.history("projects")
+    assert [e.cause for e in edits] == ["block removed", "core_memory_append", "created"]
+    assert edits[0].old_value == "garden plan\ntomatoes" and edits[0].new_value == ""
+    with pytest.raises(NotFound):
+        core.append("projects", "more", actor="agent")
+    with pytest.raises(NotFound, match="was removed"):
+        core.revert(edits[1].id)
+    with pytest.raises(NotFound):
+        core.remove_block("projects")
+    back = core.add_block("projects", "", limit=300)
+    assert back.limit == 300 and core.history("projects")[0].cause == "added again"
+    assert len(core.history("projects")) == 4
+
+
+@pytest.mark.parametrize("label", ["persona", "human", "Human"])
+def test_persona_and_human_cannot_be_removed(store, agent, label):
+    core = CoreMemory(store, agent.id)
+    with pytest.raises(InvalidName, match="cannot be removed"):
+        core.remove_block(label)
+    assert [b.label for b in core.blocks()] == ["persona", "human"]
+
+
+def test_at_most_max_blocks(store, agent):
+    from engine.memory import MAX_BLOCKS
+
+    core = CoreMemory(store, agent.id)
+    for i in range(MAX_BLOCKS - 2):
+        core.add_block(f"b{i}", limit=10)
+    with pytest.raises(InvalidName, match="at most"):
+        core.add_block("onemore")
+
+
 def test_memory_section_rendering(store, agent, embedder):
     from engine.memory import ArchivalMemory
     from engine.store import messages

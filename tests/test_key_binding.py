@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from engine import secrets
+from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig
 from engine.embeddings import make_embedder
 from engine.errors import ConfigError
@@ -150,29 +151,33 @@ def test_connection_test_sends_no_stored_key_to_a_typed_url(runtime, monkeypatch
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     monkeypatch.setenv("OPENAI_COMPATIBLE_API_KEY", SECRET)
     monkeypatch.setenv("OPENAI_COMPATIBLE_BASE_URL", fake_openai.base_url)
+    api = MemGPT(runtime=runtime)
     for provider in ("openai", "openai-compatible"):
         attacker.queue_chat({"content": "ready"})
-        _, _, result = test_connection(runtime, *config_args(provider, attacker.base_url, ""))
+        result = test_connection(api, *config_args(provider, attacker.base_url, "")).text
         assert "Connected" in result
-    assert attacker.authorizations == ["Bearer not-needed"] * 2
+    # Each test lists the models (no key to send: no header) and then chats with the placeholder.
+    assert attacker.authorizations == ["", "Bearer not-needed"] * 2
     fake_openai.queue_chat({"content": "ready"})
-    test_connection(runtime, *config_args("openai-compatible", fake_openai.base_url, ""))
-    assert fake_openai.authorizations == [f"Bearer {SECRET}"]
+    test_connection(api, *config_args("openai-compatible", fake_openai.base_url, ""))
+    assert fake_openai.authorizations == [f"Bearer {SECRET}"] * 2
 
 
 def test_connection_test_saves_a_typed_key_only_when_it_worked(runtime, home, fake_openai, attacker):
     from webapp.config_tab import test_connection
 
+    api = MemGPT(runtime=runtime)
     attacker.queue_chat((401, {"error": {"message": "bad key"}}))
-    _, _, result = test_connection(runtime, *config_args("openai-compatible", attacker.base_url, "sk-typed-1"))
+    result = test_connection(api, *config_args("openai-compatible", attacker.base_url, "sk-typed-1")).text
     assert "failed" in result
-    assert attacker.authorizations == ["Bearer sk-typed-1"]  # the typed key went to the typed URL, for the test
+    # The typed key went to the typed URL (its /models, then the chat call), for the test.
+    assert attacker.authorizations == ["Bearer sk-typed-1"] * 2
     assert not (home / "secrets.yaml").exists() or "sk-typed-1" not in (home / "secrets.yaml").read_text()
     assert not secrets.present("OPENAI_COMPATIBLE_API_KEY")
 
     fake_openai.queue_chat({"content": "ready"})
-    _, _, result = test_connection(runtime, *config_args("openai-compatible", fake_openai.base_url, "sk-typed-2"))
-    assert "Connected" in result and "sk-typed-2" not in result
+    outcome = test_connection(api, *config_args("openai-compatible", fake_openai.base_url, "sk-typed-2"))
+    assert "Connected" in outcome.text and "sk-typed-2" not in outcome.html + outcome.note
     assert "sk-typed-2" in (home / "secrets.yaml").read_text()
     # Saved for the URL it was tested with, and for nothing else.
     assert chat_once(LLMConfig("openai-compatible", "m", attacker.base_url), attacker) == "Bearer not-needed"

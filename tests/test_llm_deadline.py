@@ -65,7 +65,9 @@ def test_a_retry_gets_only_the_time_left(fake_openai):
 def test_an_agent_step_reports_a_hang_by_the_deadline(make_live_agent, fake_openai):
     for _ in range(5):
         fake_openai.queue_chat(30.0)
-    agent = make_live_agent(provider(fake_openai), options=AgentOptions(verify_first_message=False, retry=POLICY))
+    # Attempts shorter than the deadline, as in production (60 s each within 90 s).
+    agent = make_live_agent(provider(fake_openai, timeout=DEADLINE * 0.75),
+                            options=AgentOptions(verify_first_message=False, retry=POLICY))
     start = time.monotonic()
     errors = [e for e in agent.step("hello") if isinstance(e, Error)]
     assert time.monotonic() - start < BOUND
@@ -100,3 +102,17 @@ def test_plain_text_reply_is_named(fake_openai):
     fake_openai.queue_raw(200, "text/plain", "hello from a web server")
     with pytest.raises(LLMError, match=r"answered with 'text/plain' instead of JSON \(status 200\): hello"):
         provider(fake_openai).complete(HELLO, [])
+
+
+def test_a_slow_local_server_gets_its_whole_per_call_timeout(make_live_agent, fake_openai):
+    """A CPU server reading a long first prompt: one attempt may take the provider's own timeout (300 s for
+    local servers), longer than the deadline over retries (90 s); the deadline must not cut it short."""
+    from engine.events import AssistantMessage
+
+    fake_openai.queue_chat(DEADLINE + 1.0)  # answers, late
+    fake_openai.queue_chat({"content": "Reading.", "tool_calls": [{"id": "c1", "type": "function", "function": {
+        "name": "send_message", "arguments": '{"message": "Here I am."}'}}]})
+    agent = make_live_agent(provider(fake_openai, timeout=DEADLINE * 3),
+                            options=AgentOptions(verify_first_message=False, retry=POLICY))
+    events = list(agent.step("hello"))
+    assert AssistantMessage("Here I am.") in events, events

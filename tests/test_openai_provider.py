@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -184,3 +185,31 @@ def test_the_conversation_reaches_the_server_exactly_as_built(fake_openai):
     assert body["messages"] == messages
     assert body["tools"] == [{"type": "function", "function": functions[0]}] and body["tool_choice"] == "auto"
     assert body["model"] == "gpt-test"
+
+
+def test_the_system_message_stays_the_same_until_memory_changes(live, fake_openai):
+    """A server's prompt cache then holds the whole conversation; the recall count moves with the memory."""
+    agent = live(name="cached")
+    for text in ("Hello!", "How are you?"):
+        fake_openai.queue_chat(send("Fine."))
+        list(agent.step(text))
+    fake_openai.queue_chat({"content": "Noting.", "tool_calls": [tool_call(
+        "core_memory_append", {"name": "human", "content": "Likes owls", "request_heartbeat": True})]})
+    fake_openai.queue_chat(send("Noted."))
+    list(agent.step("I love owls"))
+    systems = [body["messages"][0]["content"] for path, body in fake_openai.requests
+               if path.endswith("/chat/completions")]
+    assert len(systems) == 4
+    assert systems[0] == systems[1] == systems[2]  # two steps and a call later: byte for byte the same
+    assert "Likes owls" in systems[3] and systems[3] != systems[2]
+    held = [int(m) for m in re.findall(r"Recall memory holds (\d+) earlier", "\n".join(systems))]
+    assert held[3] > held[0]  # rendered afresh with the edit, counting what was said since
+
+
+@pytest.mark.parametrize("url, local", [
+    ("http://127.0.0.1:8080/v1", True), ("http://localhost:11434/v1", True), ("http://[::1]:1234/v1", True),
+    ("https://api.example.com/v1", False), ("http://10.0.0.5:8000/v1", False), ("http://127.0.0.1.example.com/v1", False),
+])
+def test_a_server_on_this_machine_gets_minutes_per_call(url, local):
+    provider = make_provider(LLMConfig("openai-compatible", "m", url))
+    assert provider.call_timeout == (300.0 if local else 60.0)

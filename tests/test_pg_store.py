@@ -116,7 +116,7 @@ def test_two_processes_opening_an_empty_database_migrate_it_once():
             t.join(timeout=60)
         assert not errors, errors
         applied = sorted(name for s in stores for name in s.applied_migrations)
-        assert applied == ["p001_initial", "p002_recall_vectors"]  # one of them applied them, the others found them done
+        assert applied == ["p001_initial", "p002_recall_vectors", "p003_block_removal"]  # one of them applied them, the others found them done
         again = PgStore(url)
         assert again.applied_migrations == []
         again.close()

@@ -15,7 +15,7 @@ import pytest
 
 from engine import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig
-from engine.errors import EditConflict, NotFound
+from engine.errors import EditConflict, MemGPTError, NotFound
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "python-api.md"
@@ -89,6 +89,40 @@ def test_conversation_memory_and_commands(client, fake_openai):
         client.run_command("ada", "/nonsense")
     assert client.context("ada").window > 0
     assert client.usage("ada")[0] == 1
+
+
+def test_an_added_block_is_in_the_prompt_and_the_memory_tools_edit_it(client, fake_openai):
+    llm = LLMConfig("openai-compatible", "gpt-test", fake_openai.base_url)
+    emb = EmbeddingConfig("openai-compatible", "test-hash", 64, fake_openai.base_url)
+    client.create_agent("ada", llm=llm, embedding=emb)
+    block = client.add_block("ada", "Projects", "garden plan", limit=120)
+    assert (block.label, block.limit) == ("projects", 120)
+    # A first reply must speak (the agent checks it), so the memory edit comes in the second turn.
+    fake_openai.queue_chat({"content": None, "tool_calls": [_call("send_message", "s0", message="Hi!")]})
+    client.user_message("ada", "hi")
+    fake_openai.queue_chat({"content": "Noting the tomatoes.", "tool_calls": [
+        _call("core_memory_append", "c1", name="projects", content="tomatoes", request_heartbeat=True)]})
+    fake_openai.queue_chat({"content": None, "tool_calls": [_call("send_message", "s1", message="Noted!")]})
+    client.user_message("ada", "I am planting tomatoes.")
+    chats = [body for path, body in fake_openai.requests if path.endswith("/chat/completions")][1:]
+    system = chats[0]["messages"][0]["content"]
+    assert '<projects characters="11/120">\ngarden plan\n</projects>' in system
+    assert '<projects characters="20/120">\ngarden plan\ntomatoes\n</projects>' in chats[1]["messages"][0]["content"]
+    assert [b.value for b in client.get_core_memory("ada") if b.label == "projects"] == ["garden plan\ntomatoes"]
+    assert client.memory_history("ada", "projects")[0].actor == "agent"
+
+    assert client.set_block_limit("ada", "projects", 20).limit == 20
+    with pytest.raises(MemGPTError, match="holds 20 characters"):
+        client.set_block_limit("ada", "projects", 19)
+    with pytest.raises(MemGPTError, match="cannot be removed"):
+        client.remove_block("ada", "persona")
+    client.remove_block("ada", "projects")
+    assert [b.label for b in client.get_core_memory("ada")] == ["persona", "human"]
+    assert client.memory_history("ada", "projects")[0].cause == "block removed"
+    fake_openai.queue_chat({"content": None, "tool_calls": [_call("send_message", "s2", message="Ok.")]})
+    client.user_message("ada", "bye")
+    last = [body for path, body in fake_openai.requests if path.endswith("/chat/completions")][-1]
+    assert "<projects" not in last["messages"][0]["content"]
 
 
 def test_an_api_edit_waits_for_a_running_turn_and_loses_nothing(client, fake_openai):

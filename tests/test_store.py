@@ -21,7 +21,7 @@ EXPECTED_COLUMNS = {
         "embedding_config", "embedding_model", "embedding_dim", "created_at", "updated_at", "memory_warning",
         "name_key",
     ],
-    "memory_blocks": ["id", "agent_id", "label", "value", "char_limit", "position", "updated_at"],
+    "memory_blocks": ["id", "agent_id", "label", "value", "char_limit", "position", "updated_at", "removed_at"],
     "memory_edits": [
         "id", "block_id", "agent_id", "label", "actor", "cause", "old_value", "new_value", "created_at",
     ],

@@ -167,6 +167,38 @@ def test_close_leaves_everything_in_the_main_file(tmp_path):
     conn.close()
 
 
+READER = ("import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN'); "
+          "c.execute('SELECT count(*) FROM notes').fetchall(); print('reading', flush=True); sys.stdin.read()")
+
+
+def test_close_does_not_wait_out_another_process_long_read(tmp_path):
+    """A short CLI command closing while a server holds a read open: done at once, nothing lost."""
+    import time
+
+    path = tmp_path / "memgpt.db"
+    first = SqliteStore(path)
+    first.db.execute("CREATE TABLE notes (v TEXT)")
+    first.close()
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "reading"
+        store = SqliteStore(path)
+        for i in range(20):
+            store.db.execute("INSERT INTO notes VALUES (?)", [f"n{i}"])
+        started = time.monotonic()
+        store.close()
+        # The TRUNCATE checkpoint cannot finish under the reader's snapshot; it used to wait
+        # out the whole busy timeout (15 s) first.
+        assert time.monotonic() - started < 3
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=60)
+    again = SqliteStore(path)
+    assert again.db.execute("SELECT count(*) FROM notes").fetchone()[0] == 20
+    again.close()
+
+
 def _run_app(*args: str, home: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(ROOT / "app.py"), *args, "--home", str(home)],

@@ -13,6 +13,7 @@ from webapp import (
     chat_tab,
     config_tab,
     context_tab,
+    demo_banner,
     memory_panel,
     memory_tab,
     recall_tab,
@@ -33,7 +34,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         gr.Markdown(f"# {TITLE}\nAn agent with self-editing memory, on your own machine.")
         agent_id = gr.State(None)  # this browser tab's agent; each request loads it from the store
         naming: list[gr.Markdown] = []  # a line atop each tab that names the agent it shows
-        with gr.Tabs():
+        banner = demo_banner.build(api)
+        with gr.Tabs() as tabs:
             with gr.Tab("Chat") as chat_page:
                 chat = chat_tab.build(api)
             with gr.Tab("Memory"):
@@ -50,8 +52,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
                 context = context_tab.build(api)
             with gr.Tab("Agent"):
                 agent_settings = agent_tab.build(api)
-            with gr.Tab("Config"):
-                config = config_tab.build(api)
+            with gr.Tab("Config", id="config", elem_id="config-tab"):
+                config = config_tab.build(api, exposure)
 
         def after_agent_event(event, picked: bool = False):
             # Whatever a turn or a switch of agent changed, the other views follow.
@@ -79,12 +81,13 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         archival_tab.wire(api, archival, agent_id, exposure)
         context_tab.wire(api, context, agent_id)
         agent_tab.wire(api, agent_settings, agent_id, chat.agent, chat.header, exposure)
-        config_tab.wire(api, config)
+        saved = config_tab.wire(api, config, exposure)
+        demo_banner.wire(api, banner, demo, tabs, saved)
         demo.load(lambda: config_tab.current_values(api), None, config_tab.value_components(config))
         loaded = demo.load(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
         address.wire(api, chat.agent, loaded)
         # A saved config changes the defaults the Chat tab offers for new agents.
-        config.save.click(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
+        saved.then(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
     make_private(demo)
     return demo
 

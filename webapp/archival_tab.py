@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import html
+import re
 
 import gradio as gr
 
@@ -11,10 +13,13 @@ from engine.errors import MemGPTError
 from webapp.common import guarded, need_agent, refusal_text, row
 from webapp.exposure import Exposure, Refused
 
-RESULT_COLUMNS = ["rank", "score", "id", "source", "text"]
+RESULT_COLUMNS = ["rank", "match", "id", "source", "text"]
 SOURCE_COLUMNS = ["source", "passages", "embedder", "attached"]
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".csv", ".json", ".html", ".htm"]
 SHOWN = 20  # results in the table, in one search (the engine takes up to 100)
+# A hit's fused score as a share of the best one's: the engine's scores mean nothing on their own (each
+# list is normalized per search), so the table says how close to the top a passage came, in words.
+HIGH, MEDIUM = 0.66, 0.33
 
 
 @dataclasses.dataclass
@@ -47,7 +52,8 @@ def build(api: MemGPT, exposure: Exposure) -> ArchivalTab:
     with gr.Row():
         query = gr.Textbox(label="Search archival memory", placeholder="words or a question", scale=4)
         search = gr.Button("Search", variant="primary", scale=1)
-    results = gr.Dataframe(headers=RESULT_COLUMNS, interactive=False, wrap=True, label="Results (hybrid: vectors + keywords)")
+    results = gr.Dataframe(headers=RESULT_COLUMNS, interactive=False, wrap=True, label="Results (hybrid: vectors + keywords)",
+                           elem_id="archival-results")
     with gr.Row():
         new_text = gr.Textbox(label="New passage", lines=3, scale=4)
         insert = gr.Button("Insert", scale=1)
@@ -102,7 +108,8 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
             found = api.search_archival(current, query or "", k=SHOWN)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
-        rows = [[i, round(h.score, 4), h.passage.id, h.passage.source_name or "(agent)", h.passage.text]
+        best = max((h.score for h in found.hits), default=0.0) if (query or "").strip() else 0.0
+        rows = [[i, match(h, best), h.passage.id, h.passage.source_name or "(agent)", h.passage.text]
                 for i, h in enumerate(found.hits, 1)]
         shown = f"the first {len(rows)} shown" if found.total > len(rows) else "all shown"
         return rows, f"{found.total} results in all ({shown})." if found.total else "No passages found."
@@ -145,33 +152,31 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
     tab.insert.click(on_insert, [tab.new_text, agent_id], [tab.new_text, tab.status])
 
     @guarded
-    def on_delete(passage_id, table, current):
+    def on_delete(passage_id, current):
         if not passage_id:
             raise gr.Error("Give the id of the passage to delete (or click its row).")
-        need_agent(current)
-        passage = int(passage_id)
-        text = next((str(r[4]) for r in _table_rows(table) if _as_int(r[2]) == passage), None)
-        quoted = f"\n\n> {text[:300].replace(chr(10), ' ')}{' …' if len(text) > 300 else ''}" if text else ""
-        return (gr.Column(visible=True),
-                f"**Delete passage {passage}?** The agent will no longer find it; this cannot be undone.{quoted}",
-                passage)
+        # From the store, not the table the browser sent: what is deleted, and whose it is.
+        passage = api.get_passage(need_agent(current), int(passage_id))
+        return gr.Column(visible=True), confirmation(api, passage), {"id": passage.id,
+                                                                      "source": passage.source_id is not None}
 
-    tab.delete.click(on_delete, [tab.delete_id, tab.results, agent_id],
-                     [tab.confirm_box, tab.confirm_text, tab.pending])
+    tab.delete.click(on_delete, [tab.delete_id, agent_id], [tab.confirm_box, tab.confirm_text, tab.pending])
 
     @guarded
-    def on_confirm(passage, query, current):
-        if passage is None:
-            return gr.Column(visible=False), gr.skip(), gr.skip(), None
+    def on_confirm(pending, query, current):
+        if not pending:
+            return gr.Column(visible=False), gr.skip(), gr.skip(), None, gr.skip(), gr.skip()
+        passage = int(pending["id"])
         try:
-            api.delete_archival(need_agent(current), int(passage))
+            api.delete_archival(need_agent(current), passage, from_source=bool(pending["source"]))
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         rows, status = results(query, current)
-        return gr.Column(visible=False), rows, f"Deleted passage {int(passage)}. {status}", None
+        sources, pick = source_rows(api, current)  # a source passage changes the source's count
+        return gr.Column(visible=False), rows, f"Deleted passage {passage}. {status}", None, sources, pick
 
     tab.confirm.click(on_confirm, [tab.pending, tab.query, agent_id],
-                      [tab.confirm_box, tab.results, tab.status, tab.pending])
+                      [tab.confirm_box, tab.results, tab.status, tab.pending, tab.sources, tab.source_pick])
     tab.cancel.click(lambda: (gr.Column(visible=False), None), None, [tab.confirm_box, tab.pending])
 
     @guarded
@@ -220,16 +225,41 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
     agent_id.change(guarded(lambda c: source_rows(api, c)), [agent_id], [tab.sources, tab.source_pick])
 
 
-def _table_rows(table) -> list:
-    """The rows of a Dataframe value as the browser sent it (a pandas frame, or rows)."""
-    values = getattr(table, "values", None)
-    if values is not None:
-        return values.tolist()
-    return list(table or [])
+def match(hit, best: float) -> str:
+    """How well a hit matched, for a person: its score against the best one's, and what it matched by."""
+    if best <= 0:
+        return ""  # a listing, not a search
+    share = hit.score / best
+    level = "High" if share >= HIGH else "Medium" if share >= MEDIUM else "Low"
+    if hit.keyword_rank is not None and hit.vector_rank is not None:
+        how = "words and meaning"
+    elif hit.keyword_rank is not None:
+        how = "words"
+    elif hit.vector_rank is not None:
+        how = "meaning"
+    else:
+        how = "stored next to a match"
+    return f"{level} ({how})"
 
 
-def _as_int(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+
+
+def _plain(text: str) -> str:
+    """Text shown as itself in Markdown: no HTML, no emphasis or links (a source name is anyone's)."""
+    return _MARKDOWN.sub(r"\\\1", html.escape(" ".join(text.split()), quote=False))
+
+
+def confirmation(api: MemGPT, passage) -> str:
+    """The question before a delete: the passage quoted, and who else loses it when it is a source's."""
+    text = passage.text
+    quoted = f"\n\n> {_plain(text[:300])}{' …' if len(text) > 300 else ''}"
+    if passage.source_id is None:
+        return (f"**Delete passage {passage.id}?** The agent will no longer find it; this cannot be undone."
+                + quoted)
+    source = next((s for s in api.list_sources() if s.id == passage.source_id), None)
+    agents = ", ".join(source.agents) if source and source.agents else "no agent"
+    name = _plain(passage.source_name or "")
+    return (f"**Delete passage {passage.id} from the data source {name}?** It is removed from the source, "
+            f"so every agent attached to it loses it, not just this one (attached: {agents}). "
+            "This cannot be undone; loading the same file again brings it back." + quoted)

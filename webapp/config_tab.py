@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 
 import gradio as gr
 
 from engine import secrets
 from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig, save_settings
-from engine.errors import MemGPTError
+from engine.llm.probe import ENVIRONMENT_URL, ProbeResult, environment_base_url
 from webapp.chat_tab import EMBEDDERS, PROVIDERS
 from webapp.common import guarded
+from webapp.exposure import Exposure
 
 KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}
-TEST_DEADLINE = 20.0  # seconds for the whole test; a completions server's own timeout is minutes
+NAME_LIMIT, URL_LIMIT = 300, 2000  # characters of a typed model name and base URL a test will send on
 
 
 @dataclasses.dataclass
@@ -37,6 +39,8 @@ class ConfigTab:
     save: gr.Button
     test: gr.Button
     result: gr.Markdown
+    probe: gr.HTML  # what Test connection found (server text in it, so escaped HTML rather than Markdown)
+    models: gr.Dropdown  # the models the server lists, shown once a test found some
 
 
 def wrapper_names() -> list[str]:
@@ -53,7 +57,20 @@ def key_status() -> str:
     return "API keys (never shown):\n" + "\n".join(lines)
 
 
-def build(api: MemGPT) -> ConfigTab:
+def environment_note(exposure: Exposure) -> str:
+    """Where a blank Base URL goes when the operator set one in the environment ("" when none is set)."""
+    url = environment_base_url()
+    if not url:
+        return ""
+    if exposure.exposed:  # like the database's host: the operator's, not a stranger's to read
+        return (f"A base URL is set in the server's environment (`{ENVIRONMENT_URL}`); the `openai` provider and "
+                "embedder use it when their Base URL is blank. It is not shown on a public app.")
+    return (f"Base URL from the environment: `{ENVIRONMENT_URL}` = `{url.replace('`', '')}`; the `openai` provider "
+            "and embedder use it when their Base URL is blank.")
+
+
+def build(api: MemGPT, exposure: Exposure | None = None) -> ConfigTab:
+    exposure = exposure or Exposure(home=api.settings.home)
     s = api.settings
     library = api.library
     gr.Markdown("Settings for **new** agents and for connection tests; saved in the data home's config.yaml.")
@@ -64,6 +81,9 @@ def build(api: MemGPT) -> ConfigTab:
         provider = gr.Dropdown(PROVIDERS, value=s.llm.endpoint_type, label="LLM provider")
         model = gr.Textbox(value=s.llm.model, label="Model")
         endpoint = gr.Textbox(value=s.llm.endpoint or "", label="Base URL (or GGUF path for local)")
+    models = gr.Dropdown([], value=None, label="Models on the server (pick one to use it)", visible=False,
+                         interactive=True, elem_id="config-models")
+    gr.Markdown(environment_note(exposure), elem_id="config-environment")
     with gr.Row():
         context_window = gr.Number(value=s.llm.context_window, precision=0, label="Context window (blank: known default)")
         wrapper = gr.Dropdown(wrapper_names(), value=s.llm.wrapper, label="Prompt wrapper (completions servers)",
@@ -86,8 +106,9 @@ def build(api: MemGPT) -> ConfigTab:
         save = gr.Button("Save settings", variant="primary")
         test = gr.Button("Test connection")
     result = gr.Markdown()
+    probe = gr.HTML(elem_id="config-probe")
     return ConfigTab(provider, model, endpoint, context_window, wrapper, grammar, api_key, key_state, embedder, embed_model,
-                     embed_dim, embed_endpoint, preset, persona, human, save, test, result)
+                     embed_dim, embed_endpoint, preset, persona, human, save, test, result, probe, models)
 
 
 def _llm(provider, model, endpoint, window, wrapper, grammar=False) -> LLMConfig:
@@ -112,13 +133,6 @@ def _save_key(home, name: str, key: str, urls: list[str | None]) -> str:
     if not active:
         return f" `{name}` was saved, but the one set in the server's environment stays in effect."
     return f" `{name}` saved for {', '.join(u for u in urls if u)}."
-
-
-def _complete_once(llm):
-    from engine.llm.retry import RetryPolicy, call_quietly
-
-    return call_quietly(lambda: llm.complete([{"role": "user", "content": "Reply with the word: ready"}], []),
-                        RetryPolicy(max_attempts=1, max_elapsed=TEST_DEADLINE))
 
 
 def current_values(api: MemGPT) -> list:
@@ -158,28 +172,67 @@ def save_config(api: MemGPT, provider, model, endpoint, window, wrapper, grammar
     return "", key_status(), "Settings saved." + note
 
 
-def test_connection(api: MemGPT, provider, model, endpoint, window, wrapper, grammar, key, *rest):
-    """The Test button: one short call to the typed endpoint, with the typed key if any."""
-    from engine.llm.providers import make_provider
+@dataclasses.dataclass(frozen=True)
+class ProbeOutcome:
+    """What the Test button shows: the findings, a note on a saved key, and what the form could take from them."""
 
+    html: str
+    note: str
+    models: tuple[str, ...]
+    dimension: int | None  # the probed embedding dimension when it differs from the typed one
+
+    @property
+    def text(self) -> str:
+        import re
+
+        return html.unescape(re.sub(r"<[^>]+>", " ", self.html))
+
+
+def _line(title: str, result: ProbeResult, exposed: bool) -> str:
+    summary = result.summary
+    if exposed and result.from_environment and result.url:
+        summary = summary.replace(result.url, f"the base URL from the server's environment ({ENVIRONMENT_URL})")
+    elif result.from_environment and result.url:
+        summary += f" (The base URL is {ENVIRONMENT_URL}, from the environment.)"
+    mark = "✅" if result.ok else "❌"
+    head = "" if result.ok else ("Connection failed: " if title == "Model" else "Embedder failed: ")
+    return f"<p>{mark} <strong>{title}</strong>: {html.escape(head + summary)}</p>"
+
+
+def test_connection(api: MemGPT, provider, model, endpoint, window, wrapper, grammar, key, embedder=None,
+                    embed_model=None, embed_dim=None, embed_endpoint=None, *rest, exposed: bool = False) -> ProbeOutcome:
+    """The Test button: the typed model and embedder, tried with the typed key if any (sent to the typed URL only)."""
     typed = (key or "").strip() or None
+    for value, limit, what in ((model, NAME_LIMIT, "model name"), (endpoint, URL_LIMIT, "base URL"),
+                               (embed_model, NAME_LIMIT, "embedding model name"),
+                               (embed_endpoint, URL_LIMIT, "embedding base URL")):
+        if len(str(value or "")) > limit:
+            raise gr.Error(f"The {what} is longer than {limit} characters.")
+    if provider not in PROVIDERS or (embedder is not None and embedder not in EMBEDDERS):
+        raise gr.Error("Pick a provider and an embedder from the lists.")
     config = _llm(provider, model, endpoint, window, wrapper, grammar)
-    try:
-        # A typed key goes to the typed URL only, and is saved only once it has worked there.
-        llm = make_provider(config, timeout=15, api_key=typed)
-        reply = _complete_once(llm)
-    except MemGPTError as e:
-        return "", key_status(), f"❌ **Connection failed:** {e}"
-    except Exception as e:  # anything else is still a failed test, reported exactly
-        return "", key_status(), f"❌ **Connection failed:** {type(e).__name__}: {e}"
+    if embedder is None:
+        embedding = api.settings.embedding
+    else:
+        try:
+            dim = max(0, int(embed_dim or 0))
+        except (TypeError, ValueError, OverflowError):
+            dim = 0  # the test then says which dimension the embedder gives
+        embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=dim,
+                                    endpoint=None if embedder == "local" else (embed_endpoint or "").strip() or None)
+    report = api.test_connection(config, embedding, api_key=typed, allow_private=not exposed)
     note = ""
-    if typed and provider in KEY_FOR:
+    if report.llm.ok and typed and provider in KEY_FOR:
+        # A typed key is saved only once it has worked, and only for the URL it worked at.
         note = _save_key(api.settings.home, KEY_FOR[provider], typed, [_key_url(provider, config.endpoint)])
-    text = (reply.content or "").strip()[:200]
-    return "", key_status(), f"✅ **Connected** to {reply.model or llm.model}. It said: {text or '(nothing)'}" + note
+    found = report.embedder.dimension
+    return ProbeOutcome(_line("Model", report.llm, exposed) + _line("Embedder", report.embedder, exposed), note,
+                       report.llm.models, found if found and found != embedding.dim else None)
 
 
-def wire(api: MemGPT, tab: ConfigTab) -> None:
+def wire(api: MemGPT, tab: ConfigTab, exposure: Exposure | None = None):
+    """The tab's events; returns Save's, for the views that follow the saved settings to chain on."""
+    exposed = bool(exposure and exposure.exposed)
     inputs = [tab.provider, tab.model, tab.endpoint, tab.context_window, tab.wrapper, tab.grammar, tab.api_key,
               tab.embedder,
               tab.embed_model, tab.embed_dim, tab.embed_endpoint, tab.preset, tab.persona, tab.human]
@@ -190,7 +243,13 @@ def wire(api: MemGPT, tab: ConfigTab) -> None:
 
     @guarded
     def on_test(*values):
-        return test_connection(api, *values)
+        outcome = test_connection(api, *values, exposed=exposed)
+        models = gr.update(choices=list(outcome.models), value=None, visible=bool(outcome.models))
+        dim = outcome.dimension if outcome.dimension is not None else gr.skip()
+        return "", key_status(), outcome.note.strip(), outcome.html, models, dim
 
-    tab.save.click(on_save, inputs, [tab.api_key, tab.key_state, tab.result])
-    tab.test.click(on_test, inputs, [tab.api_key, tab.key_state, tab.result])
+    saved = tab.save.click(on_save, inputs, [tab.api_key, tab.key_state, tab.result])
+    tab.test.click(on_test, inputs, [tab.api_key, tab.key_state, tab.result, tab.probe, tab.models, tab.embed_dim])
+    # A pick from the server's list becomes the model; typing a name stays possible.
+    tab.models.input(lambda name: name or gr.skip(), [tab.models], [tab.model], queue=False)
+    return saved

@@ -1,14 +1,21 @@
-"""The Memory tab: core memory blocks with live counters, edit history with revert, templates."""
+"""The Memory tab: core memory blocks with live counters, edit history with revert, templates.
+
+Blocks can be added, given another limit and removed (not persona or human: see
+engine.memory.PROTECTED_BLOCKS). Each of those redraws the blocks; what the person
+typed and did not save is carried across the redraw in `drafts`, so nothing is lost.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import html
 
 import gradio as gr
 
 from engine.api import MemGPT
 from engine.errors import EditConflict, MemGPTError
+from engine.memory import MAX_BLOCK_LIMIT, PROTECTED_BLOCKS
 from webapp.common import guarded, need_agent
 
 HISTORY_COLUMNS = ["edit", "when (UTC)", "block", "who", "cause", "chars before → after"]
@@ -19,11 +26,16 @@ class MemoryTab:
     # Bumped whenever the stored blocks may have changed (a turn, a revert, a template): each box
     # then follows its block, unless it holds a draft (see `sync` in build()).
     version: gr.State
+    # Bumped when the set of blocks or a limit changes: the blocks are redrawn from the store,
+    # each box with its draft (from `drafts`) if it had one.
+    layout: gr.State
+    # {agent id: {label: [draft text, the stored text it was written from]}}, kept as the person types.
+    drafts: gr.State
     counts: gr.Markdown
     refresh: gr.Button
     history: gr.Dataframe
     edit_id: gr.Number
-    diff: gr.Code
+    diff: gr.HTML
     revert: gr.Button
     confirm_box: gr.Column  # the revert's confirmation: what it undoes, before it does it
     confirm_text: gr.Markdown
@@ -34,12 +46,52 @@ class MemoryTab:
     template: gr.Dropdown
     template_block: gr.Textbox
     apply_template: gr.Button
+    new_label: gr.Textbox
+    new_limit: gr.Number
+    add_block: gr.Button
 
 
 def counter(text: str, limit: int) -> str:
     used = len(text or "")
-    mark = "❌ over the limit" if used > limit else ""
-    return f"{used}/{limit} characters {mark}".strip()
+    if used > limit:
+        return f"{used}/{limit} characters ❌ over the limit by {used - limit}: shorten it to save"
+    return f"{used}/{limit} characters"
+
+
+def fits(text: str, limit: int) -> bool:
+    return len(text or "") <= limit
+
+
+def save_button(text: str, limit: int) -> gr.Button:
+    # Disabled rather than refused after the click: the counter beside it says why.
+    return gr.Button(interactive=fits(text, limit))
+
+
+def whole_limit(value) -> int:
+    """A limit typed in a Number box (a float, None, or anything a crafted request sends) as a whole number."""
+    try:
+        number = float(value)
+        if number.is_integer():
+            return int(number)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise gr.Error(f"A limit is a whole number of characters, from 1 to {MAX_BLOCK_LIMIT:,}.")
+
+
+def draft_of(drafts: dict | None, agent: int | None, label: str) -> tuple[str, str] | None:
+    entry = (drafts or {}).get(agent, {}).get(label)
+    return (entry[0], entry[1]) if entry else None
+
+
+def with_draft(drafts: dict | None, agent: int, label: str, text: str, shown: str) -> dict:
+    """`drafts` with this box's text recorded (or dropped when it is the stored text again)."""
+    mine = {k: dict(v) for k, v in (drafts or {}).items()}
+    blocks = mine.setdefault(agent, {})
+    if text == shown:
+        blocks.pop(label, None)
+    else:
+        blocks[label] = [text, shown]
+    return mine
 
 
 def history_rows(edits) -> list[list]:
@@ -51,28 +103,43 @@ def history_rows(edits) -> list[list]:
 
 def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
     version = gr.State(0)
+    layout = gr.State(0)
+    drafts = gr.State({})
     with gr.Row():
         counts = gr.Markdown()
         refresh = gr.Button("↻ Refresh", scale=0)
 
-    # Redrawn only when the agent changes or on ↻ Refresh: redrawing after every turn threw away
-    # whatever the person had typed and not saved yet.
-    @gr.render(inputs=[agent_id], triggers=[agent_id.change, refresh.click])
-    def blocks(current):
+    # Redrawn when the agent changes, on ↻ Refresh and when blocks are added, removed or resized
+    # (never after a turn: `sync` below follows the agent's edits box by box).
+    @gr.render(inputs=[agent_id, drafts], triggers=[agent_id.change, layout.change])
+    def blocks(current, kept):
         if current is None:
             gr.Markdown("Pick an agent in the Chat tab to see its memory.")
             return
         for block in api.get_core_memory(current):
+            label_id = html.escape(block.label, quote=True)  # labels are plain words (engine.memory); still escaped
+            draft = draft_of(kept, current, block.label)
+            if draft is not None and draft[0] == block.value:
+                draft = None  # saved meanwhile
+            text = draft[0] if draft else block.value
             with gr.Group():
-                box = gr.Textbox(value=block.value, label=f"{block.label}", lines=6, max_lines=20, interactive=True,
-                                 elem_id=f"block-{block.label}")
-                base = gr.State(block.value)  # what the box was loaded with: a save is refused if the block moved on
+                box = gr.Textbox(value=text, label=f"{block.label}", lines=6, max_lines=20, interactive=True,
+                                 elem_id=f"block-{label_id}")
+                # What the draft was written from: a save is refused if the block moved on. A draft over a
+                # block changed since is kept, with the note, and the new text as its base (as `sync` does).
+                base = gr.State(block.value)
                 with gr.Row():
-                    count = gr.Markdown(counter(block.value, block.limit), elem_id=f"count-{block.label}")
-                    save = gr.Button(f"Save {block.label}", scale=0, size="sm")
-                note = gr.Markdown("", elem_id=f"note-{block.label}")
-                box.change(lambda text, limit=block.limit: counter(text, limit), [box], [count], queue=False,
-                          show_progress="hidden")
+                    count = gr.Markdown(counter(text, block.limit), elem_id=f"count-{label_id}")
+                    save = gr.Button(f"Save {block.label}", scale=0, size="sm", interactive=fits(text, block.limit))
+                note = gr.Markdown(changed_note(block.value) if draft and draft[1] != block.value else "",
+                                   elem_id=f"note-{label_id}")
+
+                def on_type(text, shown, kept, current, label=block.label, limit=block.limit):
+                    mine = with_draft(kept, current, label, text, shown) if current is not None else gr.skip()
+                    return counter(text, limit), save_button(text, limit), mine
+
+                box.change(on_type, [box, base, drafts, agent_id], [count, save, drafts], queue=False,
+                           show_progress="hidden")
 
                 @guarded
                 def on_save(text, shown, current, label=block.label, limit=block.limit):
@@ -107,6 +174,53 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
 
                 version.change(sync, [box, base, agent_id], [box, base, count, note], show_progress="hidden")
 
+                with gr.Accordion(f"Limit or remove {block.label}", open=False, elem_id=f"manage-{label_id}"):
+                    with gr.Row():
+                        limit_box = gr.Number(value=block.limit, label=f"Limit of {block.label} (characters)",
+                                              precision=0, minimum=1, maximum=MAX_BLOCK_LIMIT, interactive=True)
+                        set_limit = gr.Button(f"Set limit of {block.label}", scale=0, size="sm")
+                        if block.label.lower() not in PROTECTED_BLOCKS:
+                            remove = gr.Button(f"Remove {block.label}", scale=0, size="sm", variant="stop")
+                    if block.label.lower() in PROTECTED_BLOCKS:
+                        gr.Markdown(f"{block.label} cannot be removed: the system prompt and the memory tools "
+                                    "rely on it.")
+                    else:
+                        with gr.Column(visible=False, elem_id=f"remove-confirm-{label_id}") as remove_box:
+                            remove_text = gr.Markdown()
+                            with gr.Row():
+                                confirm_remove = gr.Button(f"Confirm removal of {block.label}", variant="stop",
+                                                           size="sm")
+                                cancel_remove = gr.Button("Keep it", size="sm")
+
+                        @guarded
+                        def ask_remove(text, shown, current, label=block.label):
+                            stored = stored_value(api, need_agent(current), label) or ""
+                            return gr.Column(visible=True), removal_preview(label, stored, unsaved=text != shown)
+
+                        remove.click(ask_remove, [box, base, agent_id], [remove_box, remove_text])
+                        cancel_remove.click(lambda: gr.Column(visible=False), None, [remove_box])
+
+                        @guarded
+                        def on_remove(current, shape, kept, label=block.label):
+                            api.remove_block(need_agent(current), label)
+                            made = api.memory_history(current, label)[0]
+                            gr.Info(f"Removed {label}; its history stays below (the removal is edit #{made.id}).")
+                            # Its draft goes with it (the confirmation said so): a block added later under
+                            # that label starts from what is stored.
+                            mine = with_draft(kept, current, label, "", "")
+                            return *summary(api, current), mine, shape + 1
+
+                        confirm_remove.click(on_remove, [agent_id, layout, drafts],
+                                             [counts, history, drafts, layout])
+
+                @guarded
+                def on_limit(value, current, shape, label=block.label):
+                    changed = api.set_block_limit(need_agent(current), label, whole_limit(value))
+                    gr.Info(f"The limit of {label} is now {changed.limit} characters.")
+                    return *summary(api, current), shape + 1
+
+                set_limit.click(on_limit, [limit_box, agent_id, layout], [counts, history, layout])
+
     gr.Markdown("### Edit history")
     history = gr.Dataframe(headers=HISTORY_COLUMNS, interactive=False, label="Edits, newest first", wrap=True)
     with gr.Row():
@@ -118,15 +232,24 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
             confirm = gr.Button("Confirm revert", variant="stop")
             cancel = gr.Button("Cancel")
     pending = gr.State(None)
-    diff = gr.Code(label="What the edit changed", language=None, lines=8)
+    gr.Markdown("**What the edit changed**")
+    diff = gr.HTML(diff_html(None), elem_id="memory-diff")
+    with gr.Accordion("Add a block", open=False, elem_id="add-block"):
+        with gr.Row():
+            new_label = gr.Textbox(label="New block label", placeholder="notes", max_length=40,
+                                   info="1-40 letters a-z, digits or _, starting with a letter")
+            new_limit = gr.Number(value=api.settings.block_char_limit, label="New block limit (characters)",
+                                  precision=0, minimum=1, maximum=MAX_BLOCK_LIMIT)
+            add_block = gr.Button("Add block", scale=0)
     with gr.Accordion("Apply a persona or human template", open=False):
         with gr.Row():
             template_kind = gr.Radio(["personas", "humans"], value="personas", label="Template kind")
             template = gr.Dropdown(api.library.names("personas"), label="Template")
             template_block = gr.Textbox(value="persona", label="Into block")
             apply_template = gr.Button("Apply")
-    return MemoryTab(version, counts, refresh, history, edit_id, diff, revert, confirm_box, confirm_text, confirm,
-                     cancel, pending, template_kind, template, template_block, apply_template)
+    return MemoryTab(version, layout, drafts, counts, refresh, history, edit_id, diff, revert, confirm_box,
+                     confirm_text, confirm, cancel, pending, template_kind, template, template_block, apply_template,
+                     new_label, new_limit, add_block)
 
 
 def stored_value(api: MemGPT, current: int | None, label: str) -> str | None:
@@ -140,6 +263,45 @@ def changed_note(stored: str) -> str:
     quoted = "\n".join("> " + (line or " ") for line in shown.replace("`", "'").splitlines() or [""])
     return ("⚠️ **The agent changed this block while you were editing.** Your draft is kept; "
             f"**Save** replaces the agent's version, which is now:\n\n{quoted}")
+
+
+def removal_preview(label: str, stored: str, *, unsaved: bool) -> str:
+    lines = [f"**Remove {label}?** Its {len(stored)} characters leave the agent's core memory (and its prompt). "
+             "The removal is recorded in the edit history below with the text it held; adding a block named "
+             f"{label} again brings the block back with its history."]
+    if unsaved:
+        lines.append("⚠️ The box holds changes you did not save; they go with the block.")
+    return "\n\n".join(lines)
+
+
+# Inline styles: Gradio 6 takes page CSS only at launch(), and each launcher would have to pass it.
+# Translucent backgrounds read on light and dark themes; the +/- marks say the same without colour.
+DIFF_BOX = ("font-family:ui-monospace,monospace;font-size:0.85em;white-space:pre-wrap;overflow-wrap:anywhere;"
+            "max-height:28em;overflow-y:auto;border:1px solid rgba(128,128,128,0.35);border-radius:6px;"
+            "padding:0.4em 0;margin:0")
+DIFF_LINE = {"+": "background:rgba(46,160,67,0.22)", "-": "background:rgba(248,81,73,0.22)",
+             "@": "opacity:0.65", " ": ""}
+
+
+def diff_html(edit) -> str:
+    """The edit as a unified diff, additions green and removals red, long lines wrapped.
+
+    Block text is whatever the agent (steered by a stranger) or a person wrote, so every
+    line is escaped; nothing of it is ever markup.
+    """
+    if edit is None:
+        return f"<div style='{DIFF_BOX};padding:0.4em 0.6em;opacity:0.7'>Pick an edit to see what it changed.</div>"
+    old, new = edit.old_value.splitlines(), edit.new_value.splitlines()
+    lines = list(difflib.unified_diff(old, new, "before", "after", lineterm=""))[2:]  # the file header says nothing
+    if not lines:
+        text = "(no change to the text" + (f": {edit.cause})" if edit.cause else ")")
+        return f"<div style='{DIFF_BOX};padding:0.4em 0.6em;opacity:0.7'>{html.escape(text)}</div>"
+    rows = []
+    for line in lines:
+        kind = line[:1] if line[:1] in DIFF_LINE else " "
+        css = {"+": "diff-add", "-": "diff-del", "@": "diff-hunk", " ": "diff-same"}[kind]
+        rows.append(f"<div class='{css}' style='{DIFF_LINE[kind]};padding:0 0.6em'>{html.escape(line) or ' '}</div>")
+    return f"<div class='memory-diff' style='{DIFF_BOX}'>{''.join(rows)}</div>"
 
 
 def revert_preview(edit, later: list, now: str) -> str:
@@ -168,17 +330,31 @@ def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
     agent_id.change(guarded(lambda current: summary(api, current)), [agent_id], refresh_outputs)
     tab.refresh.click(guarded(lambda current: summary(api, current)), [agent_id], refresh_outputs)
 
+    def on_refresh(kept, current, shape):
+        # ↻ Refresh reloads the blocks as stored: this agent's unsaved drafts are dropped on purpose.
+        mine = {k: v for k, v in (kept or {}).items() if k != current}
+        return mine, shape + 1
+
+    tab.refresh.click(on_refresh, [tab.drafts, agent_id, tab.layout], [tab.drafts, tab.layout], queue=False)
+
+    @guarded
+    def on_add(label, limit, current, shape):
+        block = api.add_block(need_agent(current), label if isinstance(label, str) else "", limit=whole_limit(limit))
+        gr.Info(f"Added block {block.label} ({block.limit} characters); the agent sees it from its next step.")
+        return "", *summary(api, current), shape + 1
+
+    tab.add_block.click(on_add, [tab.new_label, tab.new_limit, agent_id, tab.layout],
+                        [tab.new_label, *refresh_outputs, tab.layout])
+
     @guarded
     def show_diff(edit_number, current):
         if not edit_number:
-            return ""
+            return diff_html(None)
         try:
             edit = api.memory_edit(need_agent(current), int(edit_number))
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
-        lines = difflib.unified_diff(edit.old_value.splitlines(), edit.new_value.splitlines(),
-                                     "before", "after", lineterm="")
-        return "\n".join(lines) or "(no change)"
+        return diff_html(edit)
 
     tab.edit_id.change(show_diff, [tab.edit_id, agent_id], [tab.diff])
 

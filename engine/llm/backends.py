@@ -132,6 +132,10 @@ class NativeProvider(CompletionsProvider):
         self.url = base_url(self.backend, endpoint) + self.backend.path
         self.timeout = timeout
 
+    @property
+    def call_timeout(self) -> float | None:
+        return self.timeout
+
     def _request(self, request: dict[str, Any], counted_prompt: int) -> tuple[str, str, int, int]:
         grammar = (request.get("extra_body") or {}).get("grammar")
         body = self.backend.payload({**request, "grammar": grammar}, self.context_window)

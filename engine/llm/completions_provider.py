@@ -63,6 +63,12 @@ class CompletionsProvider:
         self.temperature = temperature
         self.max_tokens = max_tokens
 
+    @property
+    def call_timeout(self) -> float | None:
+        """Seconds one request may take (the client's timeout), for the deadline over retries."""
+        timeout = self._client.timeout if self._client is not None else None
+        return float(timeout) if isinstance(timeout, (int, float)) else None
+
     def _grammar(self, functions: list[dict[str, Any]]) -> str | None:
         if not self.grammar or not functions:
             return None

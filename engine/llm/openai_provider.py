@@ -279,6 +279,12 @@ class OpenAIProvider(_Streaming):
         self.temperature = temperature
         self.legacy_functions = False  # learned from the server's first refusal of `tools`
 
+    @property
+    def call_timeout(self) -> float | None:
+        """Seconds one request may take (the client's timeout), for the deadline over retries."""
+        timeout = self._client.timeout
+        return float(timeout) if isinstance(timeout, (int, float)) else None
+
     def complete(self, messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> Completion:
         if functions and not self.legacy_functions:
             try:

@@ -8,6 +8,8 @@ what a provider learned about its server (one that refuses `tools`).
 
 from __future__ import annotations
 
+import ipaddress
+import urllib.parse
 from typing import Any
 
 from engine.config import LLMConfig
@@ -17,6 +19,18 @@ from engine.llm.client import CACHE_SIZE, make_client
 from engine.llm.models import context_window
 
 _providers: BoundedCache[Any] = BoundedCache(CACHE_SIZE)
+LOCAL_SERVER_TIMEOUT = 300.0  # CPU servers can take minutes over a first long prompt
+
+
+def on_this_machine(url: str | None) -> bool:
+    """Whether `url` names this machine (localhost, a loopback address): a local model server."""
+    host = (urllib.parse.urlsplit(url or "").hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | None = None):
@@ -29,6 +43,8 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | No
     if config.endpoint_type in ("openai", "azure", "openai-compatible"):
         from engine.llm.openai_provider import OpenAIProvider
 
+        if config.endpoint_type == "openai-compatible" and on_this_machine(config.endpoint):
+            timeout = max(timeout, LOCAL_SERVER_TIMEOUT)  # llama.cpp, Ollama, LM Studio... on this machine
         client = make_client(config.endpoint_type, config.endpoint, api_key=api_key, timeout=timeout)
         return _providers.get_or_build(("openai", client, config.model, window),
                                        lambda: OpenAIProvider(client, config.model, window))
@@ -41,7 +57,7 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | No
         from engine.llm.completions_provider import CompletionsProvider
 
         # CPU servers can take a minute on a first long prompt; the default timeout would cut them off.
-        client = make_client("completions", config.endpoint, api_key=api_key, timeout=max(timeout, 300.0))
+        client = make_client("completions", config.endpoint, api_key=api_key, timeout=max(timeout, LOCAL_SERVER_TIMEOUT))
         wrapper = config.wrapper or "chatml"
         return _providers.get_or_build(
             ("completions", client, config.model, window, wrapper, config.grammar),
@@ -51,5 +67,5 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | No
     if config.endpoint_type in BACKENDS:
         # MemGPT's local backends, each through its own endpoint (engine/llm/backends.py).
         return NativeProvider(config.endpoint_type, config.endpoint, config.model, window,
-                              timeout=max(timeout, 300.0), wrapper=config.wrapper or "chatml", grammar=config.grammar)
+                              timeout=max(timeout, LOCAL_SERVER_TIMEOUT), wrapper=config.wrapper or "chatml", grammar=config.grammar)
     raise ConfigError(f"Unknown endpoint type {config.endpoint_type!r}.")

@@ -48,6 +48,19 @@ class RetryPolicy:
         return max(0.0, wait * (1 + random.uniform(-self.jitter, self.jitter)))
 
 
+def fitting(policy: RetryPolicy, provider: object) -> RetryPolicy:
+    """`policy` with a deadline no shorter than one attempt of `provider` may take.
+
+    A CPU server reading a long first prompt can take minutes, which is why local
+    servers get a per-call timeout of 300 s (engine/llm/providers.py); a 90 s deadline
+    over all attempts would cut that one attempt short.
+    """
+    per_call = getattr(provider, "call_timeout", None)
+    if isinstance(per_call, (int, float)) and per_call > policy.max_elapsed:
+        return dataclasses.replace(policy, max_elapsed=float(per_call))
+    return policy
+
+
 def _out_of_time(policy: RetryPolicy, attempt: int, error: LLMError) -> LLMError:
     tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
     out = LLMError(f"No answer within the {policy.max_elapsed:g} s limit ({tries}). Last error: {error}",

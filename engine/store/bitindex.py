@@ -11,8 +11,9 @@ The array of an owner (`a<agent id>` or `s<source id>`) is built on its first
 search from `vec_quantize_binary(embedding)` of its passages and kept up to date
 by what migration m007 records in `passage_counts`:
 - `n`, the owner's passage count (inserts add to it);
-- `changes`, a value from a database-wide counter taken whenever the owner's row
-  is created, or one of its passages is deleted or gets a new embedding.
+- `changes`, a value from a database-wide counter (which also moves when an owner
+  is deleted) taken when the owner's row is created and whenever one of its
+  passages is deleted or gets a new embedding.
 A cached array whose `changes` still matches only lacks the passages inserted
 since: those with an id above the largest it holds (ids only grow while that row
 exists). Anything else rebuilds it. Nothing here can return another owner's

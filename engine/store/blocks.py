@@ -2,6 +2,9 @@
 
 A block's value and the edit that produced it are written in one transaction,
 so the history always explains the current value and any edit can be reverted.
+A removed block keeps its row, marked `removed_at`, because its edits reference
+it (and cascade with it): the removal is itself an edit, and adding the label
+again brings the same row back, history and all.
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ def _block(row: tuple) -> Block:
 
 def list_blocks(store: Store, agent_id: int) -> list[Block]:
     rows = store.db.execute(
-        f"SELECT {_BLOCK_COLUMNS} FROM memory_blocks WHERE agent_id = ? ORDER BY position, id",
+        f"SELECT {_BLOCK_COLUMNS} FROM memory_blocks WHERE agent_id = ? AND removed_at IS NULL "
+        "ORDER BY position, id",
         [agent_id],
     ).fetchall()
     return [_block(r) for r in rows]
@@ -56,7 +60,7 @@ def list_blocks(store: Store, agent_id: int) -> list[Block]:
 
 def get(store: Store, agent_id: int, label: str) -> Block:
     row = store.db.execute(
-        f"SELECT {_BLOCK_COLUMNS} FROM memory_blocks WHERE agent_id = ? AND label = ?",
+        f"SELECT {_BLOCK_COLUMNS} FROM memory_blocks WHERE agent_id = ? AND label = ? AND removed_at IS NULL",
         [agent_id, label],
     ).fetchone()
     if row is None:
@@ -64,21 +68,55 @@ def get(store: Store, agent_id: int, label: str) -> Block:
     return _block(row)
 
 
+def removed_labels(store: Store, agent_id: int) -> list[str]:
+    """Labels of the agent's removed blocks (their history is still there)."""
+    rows = store.db.execute(
+        "SELECT label FROM memory_blocks WHERE agent_id = ? AND removed_at IS NOT NULL ORDER BY id", [agent_id]
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def add(store: Store, agent_id: int, label: str, value: str, limit: int, actor: str, cause: str) -> Block:
-    """Create a block; its creation is the first entry of its history."""
+    """Create a block (or bring back a removed one of that label); this is an entry of its history."""
     with store.atomic() as db:
         position = db.execute(
-            "SELECT coalesce(max(position) + 1, 0) FROM memory_blocks WHERE agent_id = ?", [agent_id]
+            "SELECT coalesce(max(position) + 1, 0) FROM memory_blocks WHERE agent_id = ? AND removed_at IS NULL",
+            [agent_id],
         ).fetchone()[0]
         stamp = now()
-        cursor = db.execute(
-            "INSERT INTO memory_blocks (agent_id, label, value, char_limit, position, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [agent_id, label, value, limit, position, stamp],
-        )
-        block_id = cursor.lastrowid
+        removed = db.execute(
+            "SELECT id FROM memory_blocks WHERE agent_id = ? AND label = ? AND removed_at IS NOT NULL",
+            [agent_id, label],
+        ).fetchone()
+        if removed is not None:
+            block_id = removed[0]
+            db.execute(
+                "UPDATE memory_blocks SET value = ?, char_limit = ?, position = ?, updated_at = ?, removed_at = NULL "
+                "WHERE id = ?",
+                [value, limit, position, stamp, block_id],
+            )
+        else:
+            cursor = db.execute(
+                "INSERT INTO memory_blocks (agent_id, label, value, char_limit, position, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [agent_id, label, value, limit, position, stamp],
+            )
+            block_id = cursor.lastrowid
         _record(db, block_id, agent_id, label, actor, cause, "", value, stamp)
     return get(store, agent_id, label)
+
+
+def remove(store: Store, block: Block, actor: str, cause: str) -> None:
+    """Take a block out of core memory; the removal is recorded as an edit that empties it."""
+    stamp = now()
+    with store.atomic() as db:
+        current = db.execute(
+            "SELECT value FROM memory_blocks WHERE id = ? AND removed_at IS NULL", [block.id]
+        ).fetchone()
+        if current is None:
+            raise NotFound(f"No memory block {block.label!r}.")
+        db.execute("UPDATE memory_blocks SET removed_at = ?, updated_at = ? WHERE id = ?", [stamp, stamp, block.id])
+        _record(db, block.id, block.agent_id, block.label, actor, cause, current[0], "", stamp)
 
 
 def set_value(store: Store, block: Block, new_value: str, actor: str, cause: str) -> Block:
@@ -98,8 +136,13 @@ def set_value(store: Store, block: Block, new_value: str, actor: str, cause: str
     return get(store, block.agent_id, block.label)
 
 
-def set_limit(store: Store, block: Block, limit: int) -> Block:
-    store.db.execute("UPDATE memory_blocks SET char_limit = ? WHERE id = ?", [limit, block.id])
+def set_limit(store: Store, block: Block, limit: int, actor: str = "user") -> Block:
+    """Change a block's limit; recorded as an edit (the text unchanged) so the history shows when and who."""
+    stamp = now()
+    with store.atomic() as db:
+        db.execute("UPDATE memory_blocks SET char_limit = ?, updated_at = ? WHERE id = ?", [limit, stamp, block.id])
+        _record(db, block.id, block.agent_id, block.label, actor, f"limit {block.limit} → {limit}",
+                block.value, block.value, stamp)
     return get(store, block.agent_id, block.label)
 
 
@@ -133,5 +176,5 @@ def get_edit(store: Store, agent_id: int, edit_id: int) -> Edit:
 
 def last_modified(store: Store, agent_id: int) -> str | None:
     return store.db.execute(
-        "SELECT max(updated_at) FROM memory_blocks WHERE agent_id = ?", [agent_id]
+        "SELECT max(updated_at) FROM memory_blocks WHERE agent_id = ?", [agent_id]  # a removal counts too
     ).fetchone()[0]

@@ -41,6 +41,7 @@ from engine.store import live
 from engine.store.base import AGENT_WAIT, Store, ThreadConnections  # noqa: F401 - AGENT_WAIT kept importable here
 
 BUSY_TIMEOUT_MS = 15_000
+CLOSE_CHECKPOINT_WAIT_MS = 500
 MMAP_BYTES = 1 << 30  # vector scans read the whole table; mmap keeps them off the page cache copy path
 
 # SQLite primary result codes (the low byte of the extended code).
@@ -412,6 +413,10 @@ class SqliteStore(Store):
         if anchor is not None:
             if self._guard.broken is None:
                 with contextlib.suppress(sqlite3.Error, MemGPTError):
+                    # TRUNCATE waits for every reader to leave the log. Another process holding a long
+                    # read (a server beside this CLI command) would make close wait out the whole busy
+                    # timeout; when the log cannot be emptied now, that process's own close empties it.
+                    anchor.execute(f"PRAGMA busy_timeout = {CLOSE_CHECKPOINT_WAIT_MS}")
                     anchor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             _close_quietly(anchor)
         if self._live_token is not None:

@@ -273,20 +273,20 @@ def m007_passage_changes(db: sqlite_utils.Database) -> None:
 
     The in-memory bit arrays of approximate search (engine/store/bitindex.py) stay
     valid across inserts (they fetch the new rows) and are rebuilt when this moves:
-    on a delete, a new embedding, or the owner's row created afresh. It comes from
-    one counter for the whole database, so an owner deleted and created again
-    (ids are reused) never matches an array built for the old one.
+    on a delete or a new embedding. It comes from one counter for the whole
+    database, `passage_generation`, which also moves when an owner is deleted; an
+    owner's row created afresh takes the counter as it is then, so an owner deleted
+    and made again (ids are reused) never matches an array built for the old one.
+    Inserts, the common write, do no more work than before.
     """
     db.executescript(
         """
         CREATE TABLE passage_generation (g INTEGER NOT NULL);
         INSERT INTO passage_generation (g) VALUES (1);
-        ALTER TABLE passage_counts ADD COLUMN changes INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE passage_counts ADD COLUMN changes INTEGER NOT NULL DEFAULT 0;
 
         DROP TRIGGER passages_count_ai;
         CREATE TRIGGER passages_count_ai AFTER INSERT ON passages BEGIN
-            UPDATE passage_generation SET g = g + 1 WHERE NOT EXISTS (SELECT 1 FROM passage_counts WHERE owner =
-                CASE WHEN new.agent_id IS NOT NULL THEN 'a' || new.agent_id ELSE 's' || new.source_id END);
             INSERT INTO passage_counts (owner, n, changes)
                 VALUES (CASE WHEN new.agent_id IS NOT NULL THEN 'a' || new.agent_id ELSE 's' || new.source_id END, 1,
                         (SELECT g FROM passage_generation))
@@ -305,8 +305,24 @@ def m007_passage_changes(db: sqlite_utils.Database) -> None:
                 CASE WHEN old.agent_id IS NOT NULL THEN 'a' || old.agent_id ELSE 's' || old.source_id END,
                 CASE WHEN new.agent_id IS NOT NULL THEN 'a' || new.agent_id ELSE 's' || new.source_id END);
         END;
+        DROP TRIGGER agents_counts_ad;
+        CREATE TRIGGER agents_counts_ad AFTER DELETE ON agents BEGIN
+            UPDATE passage_generation SET g = g + 1;
+            DELETE FROM passage_counts WHERE owner = 'a' || old.id;
+        END;
+        DROP TRIGGER sources_counts_ad;
+        CREATE TRIGGER sources_counts_ad AFTER DELETE ON sources BEGIN
+            UPDATE passage_generation SET g = g + 1;
+            DELETE FROM passage_counts WHERE owner = 's' || old.id;
+        END;
         """
     )
+
+
+@migrations(name="m008_block_removal")
+def m008_block_removal(db: sqlite_utils.Database) -> None:
+    """A removed core memory block is marked, not deleted: its edits (which cascade with it) stay visible."""
+    db.execute("ALTER TABLE memory_blocks ADD COLUMN removed_at TEXT")
 
 
 def migrate(db: sqlite_utils.Database) -> list[str]:

@@ -351,6 +351,15 @@ def get(store: Store, passage_id: int) -> Passage:
     return found
 
 
+def get_visible(store: Store, agent_id: int, passage_id: int) -> Passage:
+    """A passage the agent can search (its own or an attached source's); NotFound otherwise."""
+    row = store.db.execute(f"{_PASSAGE_SELECT} WHERE p.id = :id AND {_VISIBLE}",
+                           {"id": passage_id, "agent": agent_id}).fetchone()
+    if row is None:
+        raise NotFound(f"No archival passage #{passage_id} for this agent.")
+    return _passage(row)
+
+
 def list_for_agent(store: Store, agent_id: int, offset: int, limit: int, *, since: str | None = None,
                    until: str | None = None) -> list[Passage]:
     """The agent's visible passages in insertion order (created in [since, until) when given)."""
@@ -362,10 +371,13 @@ def list_for_agent(store: Store, agent_id: int, offset: int, limit: int, *, sinc
     return [_passage(r) for r in rows]
 
 
-def delete(store: Store, passage_id: int, *, agent_id: int | None = None) -> None:
-    """Delete a passage (only the agent's own, when `agent_id` is given)."""
+def delete(store: Store, passage_id: int, *, agent_id: int | None = None, sources: bool = False) -> None:
+    """Delete a passage: with `agent_id`, only the agent's own, or with `sources` also one of an attached source."""
     where, params = "id = ?", [passage_id]
-    if agent_id is not None:
+    if agent_id is not None and sources:
+        where += " AND (agent_id = ? OR source_id IN (SELECT source_id FROM agent_sources WHERE agent_id = ?))"
+        params += [agent_id, agent_id]
+    elif agent_id is not None:
         where += " AND agent_id = ?"
         params.append(agent_id)
     dim = None

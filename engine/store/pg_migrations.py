@@ -217,9 +217,15 @@ CREATE INDEX messages_unembedded ON messages(agent_id, id) WHERE embedding IS NU
 CREATE INDEX passages_agent_time ON passages(agent_id, created_at);
 """
 
+# m008 in PostgreSQL's words: a removed core memory block is marked, so its history stays.
+P003_BLOCK_REMOVAL = """
+ALTER TABLE memory_blocks ADD COLUMN removed_at TEXT;
+"""
+
 MIGRATIONS: list[tuple[str, str | Callable]] = [
     ("p001_initial", P001_INITIAL),
     ("p002_recall_vectors", P002_RECALL_VECTORS),
+    ("p003_block_removal", P003_BLOCK_REMOVAL),
 ]
 
 

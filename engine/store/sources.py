@@ -89,6 +89,14 @@ def detach(store: Store, agent_id: int, source_id: int) -> None:
     store.db.execute("DELETE FROM agent_sources WHERE agent_id = ? AND source_id = ?", [agent_id, source_id])
 
 
+def attached_agents(store: Store, source_id: int) -> list[str]:
+    """The names of the agents the source is attached to."""
+    rows = store.db.execute(
+        "SELECT g.name FROM agents g JOIN agent_sources a ON a.agent_id = g.id WHERE a.source_id = ? "
+        "ORDER BY lower(g.name), g.id", [source_id]).fetchall()
+    return [r[0] for r in rows]
+
+
 def attached(store: Store, agent_id: int) -> list[Source]:
     rows = store.db.execute(
         f"SELECT {', '.join('s.' + c for c in _COLUMNS.split(', '))} FROM sources s "

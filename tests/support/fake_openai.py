@@ -73,6 +73,12 @@ class FakeOpenAI:
         self.embedding_rate_limit: tuple[int, float] | None = None
         self.embedding_times: list[float] = []
         self.embedding_429s = 0
+        # Set: GET /models lists these, and chat or embeddings for any other model get OpenAI's 404
+        # model_not_found. None: no /models route, and every model name is accepted.
+        self.models: list[str] | None = None
+        self.required_key: str | None = None  # set: requests without `Bearer <key>` get a 401
+        self.prefix: str | None = None  # set (e.g. "/v1"): paths outside it get a bare 404, like a wrong base URL
+        self.web_page: str | None = None  # set: every request gets this HTML page, like a web UI at the URL
         self.lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
@@ -120,12 +126,51 @@ class FakeOpenAI:
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _page(self, text: str) -> None:
+                data = text.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _refused(self, route: str, model: str | None) -> bool:
+                """Answer what the server's settings refuse; whether it did."""
+                if fake.web_page is not None:
+                    self._page(fake.web_page)
+                elif fake.prefix is not None and not route.startswith(fake.prefix + "/"):
+                    self._send(404, {"detail": "Not Found"})
+                elif fake.required_key is not None and (
+                        self.headers.get("Authorization") != f"Bearer {fake.required_key}"):
+                    self._send(401, {"error": {"message": "Incorrect API key provided.", "type": "invalid_request_error",
+                                               "code": "invalid_api_key"}})
+                elif model is not None and fake.models is not None and model not in fake.models:
+                    self._send(404, {"error": {"message": f"The model `{model}` does not exist or you do not have "
+                                                          "access to it.", "type": "invalid_request_error",
+                                               "code": "model_not_found"}})
+                else:
+                    return False
+                return True
+
+            def do_GET(self):
+                fake.headers.append({k.lower(): v for k, v in self.headers.items()})
+                fake.requests.append((self.path, {}))
+                route = self.path.split("?")[0]
+                if self._refused(route, None):
+                    return
+                if route.endswith("/models") and fake.models is not None:
+                    return self._send(200, {"object": "list", "data": [
+                        {"id": name, "object": "model", "owned_by": "test"} for name in fake.models]})
+                self._send(404, {"error": {"message": f"no route {self.path}"}})
+
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 fake.headers.append({k.lower(): v for k, v in self.headers.items()})
                 fake.requests.append((self.path, body))
                 route = self.path.split("?")[0]  # Azure adds ?api-version=
+                if self._refused(route, body.get("model")):
+                    return
                 if route.endswith("/embeddings"):
                     return self._embeddings(body)
                 if route.endswith("/chat/completions"):
