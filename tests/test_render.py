@@ -100,6 +100,9 @@ def test_a_step_renders_the_same_live_and_after_reload(runtime, fake_openai):
     live = list(before)
     for event in api.open_agent("ada").step("I like tea. When is Luna's birthday?"):
         live = apply_event(live, event)
+    fake_openai.queue_chat(_turn([_call("send_message", "h1", message="Still here.")], "Woken up."))
+    for event in api.open_agent("ada").heartbeat():  # the Developer group's Heartbeat
+        live = apply_event(live, event)
     reloaded = stored_to_messages(api.messages("ada"))
     assert live == reloaded
     titles = [m["metadata"]["title"] for m in reloaded[len(before):] if m.get("metadata")]
@@ -114,7 +117,8 @@ def test_a_step_renders_the_same_live_and_after_reload(runtime, fake_openai):
     assert len(hostile) < 200 and "<" not in hostile and "**" not in hostile and "[link]" not in hostile
     assert hostile.startswith("🛠️ conversation\\_search(") and "…" in hostile
     assert "❌ no\\_such\\_tool → Failed" in titles
-    assert reloaded[-1] == {"role": "assistant", "content": "Done."}
+    assert {"role": "assistant", "content": "Done."} in reloaded
+    assert "💓 Heartbeat" in titles and reloaded[-1] == {"role": "assistant", "content": "Still here."}
 
 
 def test_titles_are_one_short_escaped_line():

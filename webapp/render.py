@@ -238,7 +238,9 @@ def stored_to_messages(rows: list[Message]) -> list[ChatMessage]:
                 out.append(_box("🗜️ Summary of earlier messages", row.text or str(payload.get("message", ""))))
             elif kind == "system_alert":
                 out.append(_box("⚠️ System alert", str(payload.get("message", ""))))
-            continue  # heartbeats and logins are plumbing
+            elif kind == "heartbeat" and system.HEARTBEAT_MANUAL in str(payload.get("reason", "")):
+                out.append(event_to_messages(UserMessage("", "heartbeat"))[0])  # the Heartbeat button's, as live
+            continue  # the other heartbeats and logins are plumbing
         if row.role == "assistant":
             if row.content:
                 out.append(_box("💭 Inner monologue", row.content))
