@@ -19,7 +19,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from typing import Any, cast
 
 from engine import recall_index, system
 from engine.config import EmbeddingConfig, LLMConfig, Settings
@@ -37,7 +37,7 @@ from engine.events import (
     Usage,
     UserMessage,
 )
-from engine.llm.base import Completion, ContextWindowExceeded, LLMError, LLMProvider
+from engine.llm.base import Completion, ContextWindowExceeded, LLMError, LLMProvider, StreamingProvider, streams
 from engine.llm.models import context_window
 from engine.llm.retry import RetryPolicy, call_quietly, call_with_retries, fitting
 from engine.memory import ArchivalMemory, CoreMemory, RecallMemory
@@ -46,6 +46,7 @@ from engine.store import agents as agents_store
 from engine.store import messages as messages_store
 from engine.store.agents import AgentRow
 from engine.store.messages import Message
+from engine.streaming import stream_with_retries
 from engine.summarize import plan_eviction, summarize_rows
 from engine.tools.handles import ChatModel, FileSpace, HeartbeatControl, Outbox, ToolContext, WebAccess
 from engine.tools.registry import ToolRegistry
@@ -75,6 +76,9 @@ class AgentOptions:
     warning_fraction: float = WARNING_FRACTION
     response_reserve: int = 512  # tokens left free for the model's reply
     max_user_message_chars: int = 20_000
+    # Token streaming where the provider can (partial ThoughtDelta/MessageDelta events before the whole ones).
+    # Settings.stream (config.yaml `stream: false`, or MEMGPT_STREAM=0) turns it off for a whole home.
+    stream: bool = True
 
 
 def _dangling_call(rows: list[Message]) -> int | None:
@@ -377,10 +381,16 @@ class Agent:
                 continue
             try:
                 provider = self.provider
-                completion = yield from call_with_retries(
-                    lambda: provider.complete(ctx.messages, ctx.functions),  # noqa: B023 (called at once)
-                    fitting(self.options.retry, provider),
-                )
+                if self._streams(provider):
+                    streaming = cast(StreamingProvider, provider)
+                    completion = yield from stream_with_retries(
+                        lambda on_delta: streaming.stream_complete(ctx.messages, ctx.functions, on_delta),  # noqa: B023
+                        fitting(self.options.retry, provider))
+                else:
+                    completion = yield from call_with_retries(
+                        lambda: provider.complete(ctx.messages, ctx.functions),  # noqa: B023 (called at once)
+                        fitting(self.options.retry, provider),
+                    )
             except ContextWindowExceeded as e:
                 if summarized_after_refusal:
                     yield Error(str(e), retryable=False)
@@ -409,6 +419,10 @@ class Agent:
                     )
                     continue
             return completion
+
+    def _streams(self, provider: LLMProvider) -> bool:
+        wanted = self.options.stream and (self.settings is None or self.settings.stream)
+        return wanted and streams(provider)
 
     def _handle(self, completion: Completion) -> Generator[Event, None, bool]:
         """Persist the reply and run its calls; returns whether to go round again."""

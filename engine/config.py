@@ -82,6 +82,9 @@ class Settings:
     # store. MEMGPT_ARCHIVAL_STORAGE overrides config.yaml's `archival_storage`.
     archival_storage: str = "store"
     archival_path: str | None = None  # the LanceDB directory; default <home>/lancedb, relative to the home
+    # Token streaming from providers that can (OpenAI-compatible ones); config.yaml `stream: false` or
+    # MEMGPT_STREAM=0 asks for whole replies instead.
+    stream: bool = True
 
     @property
     def db_path(self) -> Path:
@@ -140,6 +143,7 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
         database_url=env.get("MEMGPT_DATABASE_URL") or data.get("database") or None,
         archival_storage=_storage_type(env.get("MEMGPT_ARCHIVAL_STORAGE") or data.get("archival_storage") or "store"),
         archival_path=data.get("archival_path") or None,
+        stream=_flag(env.get("MEMGPT_STREAM"), data.get("stream", True), "stream"),
     )
     if settings.archival_storage not in ARCHIVAL_STORAGE_TYPES:
         raise ConfigError(
@@ -166,6 +170,20 @@ def load_settings(home: str | Path | None = None, env: Mapping[str, str] | None 
                 f"Unknown endpoint type {cfg.endpoint_type!r}; use one of {', '.join(ENDPOINT_TYPES)}."
             )
     return settings
+
+
+def _flag(env_value: str | None, value: Any, name: str) -> bool:
+    """A yes/no setting: the environment's word wins over config.yaml's boolean."""
+    if env_value is not None and env_value.strip():
+        word = env_value.strip().lower()
+        if word in ("1", "true", "yes", "on"):
+            return True
+        if word in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"MEMGPT_{name.upper()} must be 1 or 0 (true/false), not {env_value!r}.")
+    if not isinstance(value, bool):
+        raise ConfigError(f"config.yaml: '{name}' must be true or false.")
+    return value
 
 
 def _storage_type(value: Any) -> Any:
@@ -209,6 +227,14 @@ def save_settings(settings: Settings) -> Path:
         data["archival_storage"] = storage
     if settings.archival_path:
         data["archival_path"] = settings.archival_path
+    stream = settings.stream
+    if os.environ.get("MEMGPT_STREAM"):  # as for the storage: the environment's choice is not written
+        try:
+            stream = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stream", True) is not False
+        except (OSError, yaml.YAMLError, AttributeError):
+            stream = True
+    if not stream:
+        data["stream"] = False
     tmp = path.with_suffix(".tmp")
     tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     tmp.replace(path)

@@ -3,6 +3,12 @@
 Faces render these and nothing else: the web app turns them into chat
 messages, the WebSocket server into JSON frames, the terminal into coloured
 lines. Each is a small frozen dataclass with a `kind` for easy dispatch.
+
+While a provider streams, partial events (`partial` true: ThoughtDelta,
+MessageDelta) come before the whole ones, which follow exactly as without
+streaming; a face may ignore them. Partial text not yet made whole is void
+once a Retrying, SystemAlert or Error event comes (the reply is being asked
+for again, or was refused), and at the end of the step.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from typing import Any, ClassVar
 @dataclasses.dataclass(frozen=True)
 class Event:
     kind: ClassVar[str] = "event"
+    partial: ClassVar[bool] = False  # a piece of a reply still streaming; the whole event follows
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **dataclasses.asdict(self)}
@@ -34,6 +41,28 @@ class Thought(Event):
 
     kind: ClassVar[str] = "thought"
     text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ThoughtDelta(Event):
+    """The next piece of inner monologue while the reply streams; the whole comes as a Thought."""
+
+    kind: ClassVar[str] = "thought_delta"
+    partial: ClassVar[bool] = True
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageDelta(Event):
+    """The next piece of what the agent is saying (a send_message call still being written).
+
+    `call` numbers the send_message calls of one reply; the whole comes as an AssistantMessage.
+    """
+
+    kind: ClassVar[str] = "message_delta"
+    partial: ClassVar[bool] = True
+    text: str
+    call: int = 0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -285,3 +285,26 @@ def test_the_standalone_server_listens_on_8282_at_ws_and_root(home, fake_openai,
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_a_streaming_reply_sends_delta_frames_then_the_whole(ws_server, fake_openai):
+    url = ws_server()
+    with connect(url) as ws:
+        create(ws, "Ada")
+        fake_openai.queue_chat({**send("A reply that breaks off."), "cut_after": 5})  # retried whole
+        fake_openai.queue_chat(send("Hello in pieces, over the wire!"))
+        frames = exchange(ws, {"type": "user_message", "message": "hi"})
+    kinds = [f["type"] for f in frames]
+    assert kinds[0] == "agent_response_start" and kinds[-1] == "agent_response_end"
+    reset = kinds.index("agent_response_delta_reset")
+    after = frames[reset + 1:]
+    said = "".join(f["delta"] for f in after if f["type"] == "agent_response_delta"
+                   and f["delta_type"] == "assistant_message")
+    thought = "".join(f["delta"] for f in after if f["type"] == "agent_response_delta"
+                      and f["delta_type"] == "internal_monologue")
+    assert said == "Hello in pieces, over the wire!" and thought == "About to say 'Hello in pieces, over the wire!'."
+    whole = kinds.index("agent_response", reset)
+    assert all(k != "agent_response_delta" for k in kinds[whole:])  # the pieces come before the whole frames
+    assert {"type": "agent_response", "message_type": "assistant_message",
+            "message": "Hello in pieces, over the wire!"} in frames
+    assert 0 < sum(1 for f in frames[:reset] if f["type"] == "agent_response_delta")

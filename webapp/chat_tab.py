@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+import time
 
 import gradio as gr
 
@@ -13,7 +15,7 @@ from engine.errors import MemGPTError
 from engine.events import Error, Event, UserMessage
 from webapp import memory_panel
 from webapp.common import describe_models, guarded, load_agent, row
-from webapp.render import apply_event, status_line, stored_to_messages
+from webapp.render import apply_event, drop_partials, status_line, stored_to_messages
 from webapp.stopping import Runs
 from webapp.viewing import Viewing
 
@@ -21,6 +23,9 @@ PROVIDERS = ["local", *[t for t in config_mod.ENDPOINT_TYPES if t != "local"]]
 EMBEDDERS = ["local", "openai", "azure", "openai-compatible"]
 WORKING = "⏳ **Working…**"
 STOPPED = "⏹️ **Stopped.** What was said until then is stored."
+STREAM_REDRAW = 0.05  # seconds between redraws of a streaming reply
+STILL_REPLYING = "The agent is still replying; your message is kept in the box."
+BUSY_ELSEWHERE = "This agent is answering another message (another tab?); your message is kept in the box."
 
 
 @dataclasses.dataclass
@@ -92,18 +97,20 @@ def build(api: MemGPT) -> ChatTab:
                 message = gr.Textbox(label="Message", placeholder="Say something…", scale=5, lines=1)
                 send = gr.Button("Send", variant="primary", scale=1)
                 stop = gr.Button("Stop", variant="stop", scale=1, visible=False)
-            with gr.Row():
-                retry = gr.Button("Retry")
-                pop = gr.Button("Pop last")
-                heartbeat = gr.Button("Heartbeat")
-                summarize = gr.Button("Summarize now")
-                warn = gr.Button("Memory warning")
-            with gr.Accordion("Rethink / rewrite the last reply", open=False):
-                edit_text = gr.Textbox(label="New text")
+                retry = gr.Button("Retry", scale=1)
+            status = gr.Markdown()
+            # Operations for looking into the machinery, folded away from the everyday Send / Stop / Retry
+            # so that a stray click does not pop a message or wake the agent.
+            with gr.Accordion("Developer", open=False, elem_id="developer"):
+                with gr.Row():
+                    pop = gr.Button("Pop last")
+                    heartbeat = gr.Button("Heartbeat")
+                    summarize = gr.Button("Summarize now")
+                    warn = gr.Button("Memory warning")
+                edit_text = gr.Textbox(label="New text for the last reply")
                 with gr.Row():
                     rethink = gr.Button("Replace inner monologue (rethink)")
                     rewrite = gr.Button("Replace sent message (rewrite)")
-            status = gr.Markdown()
         with gr.Column(scale=1, min_width=280):
             _, memory = memory_panel.build()
     return ChatTab(agent, refresh, header, new_form, new_name, preset, persona, human, provider, model, endpoint, embedder,
@@ -201,19 +208,42 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
 
     tab.embedder.change(embedder_defaults, [tab.embedder], [tab.embed_model, tab.embed_dim])
 
-    def stream(events, history, current, request):
+    def claim(agent, request) -> threading.Event:
+        """This tab's run of the agent (its Stop flag), or a refusal while the agent is replying.
+
+        A second Enter during a reply is refused rather than queued: queued, it would wait
+        on the agent holding one of the server's few workers, and its turn would start from
+        the conversation as it was before the first reply.
+        """
+        flag = runs.start(request, agent.row.id)
+        if flag is None:
+            raise gr.Error(STILL_REPLYING)
+        if agent.busy:  # a turn from elsewhere: another browser, the WebSocket API, the terminal
+            runs.finish(request, agent.row.id, flag)
+            raise gr.Error(BUSY_ELSEWHERE)
+        return flag
+
+    def stream(events, history, current, request, flag):
         """Render a turn: yields (event, (chatbot, status, stop button)), the view None once another agent is shown.
 
-        The events are consumed to the end either way (the turn finishes and is stored),
-        unless this tab's Stop ends the turn early.
+        `flag` is the run claimed for it (`claim`), given back when the turn ends. The events
+        are consumed to the end either way (the turn finishes and is stored), unless this tab's
+        Stop ends the turn early.
         """
-        flag = runs.start(request, current)
         notes: list[str] = []
+        shown = 0.0
         try:
             if viewing.shows(request, current):
                 yield None, (history, WORKING, gr.Button(visible=True))
             for event in api.stoppable(current, events, flag.is_set):
                 history = apply_event(history, event)
+                if event.partial:
+                    # A reply streams a few characters at a time; redrawing for each would flood the page.
+                    # The pieces skipped here show with the next update.
+                    now = time.monotonic()
+                    if now - shown < STREAM_REDRAW:
+                        continue
+                    shown = now
                 line = status_line(event)
                 if line:
                     notes = [line]
@@ -223,6 +253,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
                               if viewing.shows(request, current) else None)
         finally:
             runs.finish(request, current, flag)
+        history = drop_partials(history)  # a reply cut off by Stop was never stored
         if viewing.shows(request, current):
             done = [STOPPED] if flag.is_set() else notes
             yield None, (history, " · ".join(done + [_totals(api, current)]), gr.Button(visible=False))
@@ -238,14 +269,9 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
         if not text or not text.strip():
             yield history, "Type a message first.", text, gr.skip()
             return
-        if agent.busy:
-            # Waiting here would hold one of the server's few workers for a whole turn;
-            # enough such waits and every other agent stalls. The text stays in the box.
-            yield (history, "This agent is answering another message (another tab?); send again once it has.", text,
-                   gr.skip())
-            return
+        flag = claim(agent, request)  # refused with a toast; the text stays in the box
         accepted, refusal = False, ""
-        for event, view in stream(agent.step(text), history or [], current, request):
+        for event, view in stream(agent.step(text), history or [], current, request, flag):
             chat, note, stop = view if view is not None else (gr.skip(), gr.skip(), gr.skip())
             # The box empties once the agent has the message. A refused one (too long, say) stays there to be
             # shortened, and the status line says so; later updates leave the box alone so the next message
@@ -268,6 +294,7 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
         @guarded
         def run(history, current, request: gr.Request):
             agent = load_agent(api, current)
+            flag = claim(agent, request)
             try:
                 events = {"retry": agent.retry, "heartbeat": agent.heartbeat, "summarize": agent.summarize_now,
                           "warn": agent.memory_warning}[name]()
@@ -276,9 +303,10 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
                     first = next(events, None)
                     history = _history(api, current)[:-1] if first is not None else history
                     events = _chain([first] if first is not None else [], events)
-                yield from views(stream(events, history or [], current, request))
             except MemGPTError as e:
+                runs.finish(request, current, flag)
                 raise gr.Error(str(e)) from e
+            yield from views(stream(events, history or [], current, request, flag))
 
         return run
 
@@ -298,6 +326,8 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
     @guarded
     def on_pop(current):
         agent = load_agent(api, current)
+        if agent.busy:  # the pop would wait, holding a worker, for the turn to end
+            raise gr.Error("The agent is still replying; pop once it has.")
         removed = agent.pop(1)
         return _history(api, current), f"Removed {len(removed)} message(s) from the conversation."
 
@@ -309,6 +339,8 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
             agent = load_agent(api, current)
             if not text or not text.strip():
                 raise gr.Error("Write the new text first.")
+            if agent.busy:
+                raise gr.Error("The agent is still replying; your text is kept, try again once it has.")
             try:
                 (agent.rethink if kind == "rethink" else agent.rewrite)(text.strip())
             except MemGPTError as e:

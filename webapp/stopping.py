@@ -18,11 +18,19 @@ class Runs:
         self._flags: dict[tuple[str, int], threading.Event] = {}
         self._lock = threading.Lock()
 
-    def start(self, request: gr.Request | None, agent_id: int) -> threading.Event:
+    def start(self, request: gr.Request | None, agent_id: int) -> threading.Event | None:
+        """The new run's Stop flag; None while a run of this web app already holds the agent.
+
+        Checked and claimed under one lock: two Enters in quick succession both found
+        the agent free before either step took its lock, and the second then waited
+        for the first and drew its turn over the first one's reply.
+        """
         flag = threading.Event()
         key = _key(request, agent_id)
-        if key is not None:
-            with self._lock:
+        with self._lock:
+            if any(running == agent_id for _, running in self._flags):
+                return None
+            if key is not None:
                 self._flags[key] = flag
         return flag
 

@@ -9,6 +9,9 @@ Server -> client:
   {"type": "agent_response_start"} / {"type": "agent_response", "message_type": ..., "message": ...}
   / {"type": "agent_response_end"}, {"type": "agent_response_error", "message": ...},
   {"type": "server_error", "message": ...}
+  While a reply streams (docs/ARCHITECTURE.md): {"type": "agent_response_delta", "delta_type":
+  "internal_monologue" | "assistant_message", "delta": "...", "call": n}, before the whole
+  agent_response frame; {"type": "agent_response_delta_reset"} voids the pieces sent so far.
 
 Every frame comes from someone who may be hostile (the app can run on a public
 Space), so the shape is:
@@ -46,7 +49,18 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from engine.api import MemGPT
 from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
-from engine.events import AssistantMessage, Error, Event, SystemAlert, Thought, ToolCall, ToolResult
+from engine.events import (
+    AssistantMessage,
+    Error,
+    Event,
+    MessageDelta,
+    Retrying,
+    SystemAlert,
+    Thought,
+    ThoughtDelta,
+    ToolCall,
+    ToolResult,
+)
 from engine.runtime import Runtime
 from webapp.login import LoginGuard
 
@@ -68,8 +82,18 @@ class Client(Protocol):
     async def send_text(self, data: str) -> None: ...
 
 
+RESET = {"type": "agent_response_delta_reset"}
+# Delta frames name their kind `delta_type`, not `message_type`: clients that pick frames by message_type
+# alone (ours did) would take a piece for a whole message.
+
+
 def event_frame(event: Event) -> dict[str, Any] | None:
     """The protocol frame for one engine event (None for events the protocol has no place for)."""
+    if isinstance(event, ThoughtDelta):
+        return {"type": "agent_response_delta", "delta_type": "internal_monologue", "delta": event.text}
+    if isinstance(event, MessageDelta):
+        return {"type": "agent_response_delta", "delta_type": "assistant_message", "delta": event.text,
+                "call": event.call}
     if isinstance(event, Thought):
         return {"type": "agent_response", "message_type": "internal_monologue", "message": event.text}
     if isinstance(event, AssistantMessage):
@@ -238,10 +262,18 @@ async def run_step(interface: WebSocketInterface, agent_id: int, events: Callabl
         # agent: a step still waiting behind another process's step must not open its
         # brackets around the other one's frames.
         started = False
+        pieces = False  # delta frames sent that no whole frame has followed yet
         while (event := await queue.get()) is not done:
             if not started:
                 started = True
                 await interface.broadcast(agent_id, {"type": "agent_response_start"})
+            if event.partial:
+                pieces = True
+            elif pieces and isinstance(event, (Retrying, SystemAlert, Error)):
+                pieces = False  # the reply is asked for again or was refused: its pieces are void
+                await interface.broadcast(agent_id, RESET)
+            elif isinstance(event, (Thought, AssistantMessage, ToolCall)):
+                pieces = False
             frame = event_frame(event)
             if frame is not None:
                 await interface.broadcast(agent_id, frame)

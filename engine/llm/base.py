@@ -3,11 +3,17 @@
 `complete(messages, functions)` takes OpenAI-style chat messages and function
 schemas and returns a `Completion`: the assistant's plain content (its inner
 monologue), the function calls it made, and token usage.
+
+Providers that can stream also have `stream_complete(messages, functions,
+on_delta)`: the same `Completion` in the end, with each `Delta` handed to
+`on_delta` as it arrives (on the calling thread). Providers that cannot (the
+embedded model, the completions wrappers) simply lack it; `streams()` asks.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.errors import MemGPTError
@@ -29,11 +35,31 @@ class Completion:
     model: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class Delta:
+    """A piece of a reply as it streams: plain content, or a fragment of one tool call's argument text."""
+
+    content: str = ""
+    call_index: int | None = None  # which tool call of the reply the fragment belongs to
+    name: str | None = None  # the call's function name, once the stream has said it
+    arguments: str = ""
+
+
 class LLMProvider(Protocol):
     model: str
     context_window: int
 
     def complete(self, messages: list[dict[str, Any]], functions: list[dict[str, Any]]) -> Completion: ...
+
+
+class StreamingProvider(LLMProvider, Protocol):
+    def stream_complete(self, messages: list[dict[str, Any]], functions: list[dict[str, Any]],
+                        on_delta: Callable[[Delta], None]) -> Completion: ...
+
+
+def streams(provider: object) -> bool:
+    """Whether `provider` can stream its replies (and has not found out that its server cannot)."""
+    return callable(getattr(provider, "stream_complete", None)) and getattr(provider, "streaming", True)
 
 
 class LLMError(MemGPTError):

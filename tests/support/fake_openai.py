@@ -45,15 +45,30 @@ def history_problem(messages: list[dict[str, Any]]) -> str | None:
     return None
 
 
+class _Replies(deque):
+    """The queued chat replies; `clear()` also tells requests stalled since then not to take later ones."""
+
+    generation = 0
+
+    def clear(self) -> None:
+        self.generation += 1
+        super().clear()
+
+
 class FakeOpenAI:
     def __init__(self, embed: Callable[[str], list[float]] | None = None):
         self.embed = embed
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.headers: list[dict[str, str]] = []  # one per request, in the same order as `requests`
-        self.chat_replies: deque = deque()
+        self.chat_replies: deque = _Replies()
         self.embedding_failures: deque = deque()
         self.embedding_delay = 0.0  # seconds per /embeddings request, to make a load take a while
         self.legacy_only = False  # act like a server that knows only the older `functions` field
+        # Streaming (`"stream": true` requests get server-sent events, as OpenAI sends them):
+        self.ignore_stream = False  # answer one JSON body anyway, as some servers do
+        self.refuse_stream_options = False  # refuse `stream_options` with a 400, as older servers do
+        self.stream_chunk_chars = 6  # how much text or argument each chunk carries
+        self.stream_delay = 0.0  # seconds between chunks, to watch a reply grow
         # (requests, seconds): refuse /embeddings with 429 beyond that many in any such window, as a provider does.
         self.embedding_rate_limit: tuple[int, float] | None = None
         self.embedding_times: list[float] = []
@@ -82,8 +97,9 @@ class FakeOpenAI:
         self._server.shutdown()
         self._server.server_close()
 
-    def queue_chat(self, reply: dict[str, Any] | tuple[int, dict[str, Any]] | float) -> None:
-        """Queue a chat reply: a message dict, (status, body) for an error, or seconds to stall."""
+    def queue_chat(self, reply: dict[str, Any] | tuple[int, dict[str, Any]] | float | threading.Event) -> None:
+        """Queue a chat reply: a message dict, (status, body) for an error, seconds to stall, or a gate
+        (a threading.Event: the next reply waits until it is set)."""
         self.chat_replies.append(reply)
 
     def queue_raw(self, status: int, content_type: str, text: str) -> None:
@@ -205,12 +221,23 @@ class FakeOpenAI:
                 if problem:  # what OpenAI itself refuses, so a broken history fails here as it would there
                     return self._send(400, {"error": {"message": problem, "type": "invalid_request_error",
                                                       "param": "messages", "code": None}})
+                if fake.refuse_stream_options and "stream_options" in body:
+                    return self._send(400, {"error": {"message": "Unrecognized request argument supplied: stream_options",
+                                                      "type": "invalid_request_error"}})
                 if not fake.chat_replies:
                     return self._send(500, {"error": {"message": "no scripted reply queued"}})
                 reply = fake.chat_replies.popleft()
-                if isinstance(reply, (int, float)) and not isinstance(reply, bool):
+                generation = getattr(fake.chat_replies, "generation", 0)
+                stalled = isinstance(reply, threading.Event) or (
+                    isinstance(reply, (int, float)) and not isinstance(reply, bool))
+                if isinstance(reply, threading.Event):  # a gate: answer once the test opens it
+                    reply.wait(60)
+                elif stalled:
                     time.sleep(reply)
-                    reply = fake.chat_replies.popleft() if fake.chat_replies else {"content": "late"}
+                if stalled:
+                    # A request whose replies were cleared meanwhile (its client was killed) takes none queued later.
+                    fresh = getattr(fake.chat_replies, "generation", 0) == generation
+                    reply = fake.chat_replies.popleft() if fresh and fake.chat_replies else {"content": "late"}
                 if isinstance(reply, tuple):
                     return self._send(*reply)
                 if isinstance(reply, RawReply):
@@ -221,6 +248,8 @@ class FakeOpenAI:
                     self.end_headers()
                     self.wfile.write(data)
                     return
+                if body.get("stream") and not fake.ignore_stream:
+                    return self._stream(body, reply)
                 message = {"role": "assistant", "content": reply.get("content")}
                 if reply.get("tool_calls") and fake.legacy_only:
                     message["function_call"] = reply["tool_calls"][0]["function"]
@@ -233,5 +262,54 @@ class FakeOpenAI:
                                  "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop"}],
                     "usage": reply.get("usage", {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
                 })
+
+            def _stream(self, body, reply):
+                """The reply as server-sent events: content, then each call's name and its arguments in pieces.
+
+                A reply with `cut_after: N` stops after N chunks, without finishing (a dropped connection).
+                """
+                size = max(1, fake.stream_chunk_chars)
+                base = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()),
+                        "model": body.get("model")}
+
+                def piece(delta, finish=None):
+                    return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+                chunks = [piece({"role": "assistant", "content": ""})]
+                text = reply.get("content") or ""
+                chunks += [piece({"content": text[i:i + size]}) for i in range(0, len(text), size)]
+                for index, call in enumerate(reply.get("tool_calls") or []):
+                    fn = call["function"]
+                    arguments = fn.get("arguments") or ""
+                    if fake.legacy_only:
+                        chunks.append(piece({"function_call": {"name": fn["name"], "arguments": ""}}))
+                        chunks += [piece({"function_call": {"arguments": arguments[i:i + size]}})
+                                   for i in range(0, len(arguments), size)]
+                        break
+                    chunks.append(piece({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                                         "function": {"name": fn["name"], "arguments": ""}}]}))
+                    chunks += [piece({"tool_calls": [{"index": index, "function": {"arguments": arguments[i:i + size]}}]})
+                               for i in range(0, len(arguments), size)]
+                chunks.append(piece({}, "tool_calls" if reply.get("tool_calls") else "stop"))
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    usage = reply.get("usage", {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})
+                    chunks.append({**base, "choices": [], "usage": usage})
+                cut = reply.get("cut_after")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Cache-Control", "no-cache")
+                self.end_headers()  # no length: the stream ends when the connection closes (HTTP/1.0)
+                try:
+                    for n, chunk in enumerate(chunks):
+                        if cut is not None and n >= cut:
+                            return
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                        if fake.stream_delay:
+                            time.sleep(fake.stream_delay)
+                    self.wfile.write(b"data: [DONE]\n\n")
+                    self.wfile.flush()
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away (a Stop), as real servers see it
 
         return Handler

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 from playwright.sync_api import Page, expect
 
@@ -25,7 +26,8 @@ def test_stop_ends_the_turn_and_keeps_what_was_said(page: Page, served):
 
     fake.queue_chat({"content": "Let me note that, then look further.", "tool_calls": [tool_call(
         "core_memory_append", {"name": "human", "content": "Lost a key.", "request_heartbeat": True}, "c0")]})
-    fake.queue_chat(4.0)  # the chained call thinks for a while...
+    gate = threading.Event()
+    fake.queue_chat(gate)  # the chained call thinks until Stop has been pressed (a fixed stall ran out on a loaded machine)
     fake.queue_chat({"content": "Found it.", "tool_calls": [tool_call(
         "send_message", {"message": "A late answer nobody waits for."}, "c1")]})
     page.get_by_role("textbox", name="Message").fill("Where is the key?")
@@ -33,6 +35,8 @@ def test_stop_ends_the_turn_and_keeps_what_was_said(page: Page, served):
     expect(chatbot.get_by_text("🛠️ core_memory_append")).to_be_visible()
     expect(page.get_by_text("Working…")).to_be_visible()  # the agent is still thinking
     stop.click()
+    expect(page.get_by_text("⏹️ Stopping")).to_be_visible()
+    gate.set()
     expect(page.get_by_text("Stopped.")).to_be_visible()
     expect(stop).to_be_hidden()
     expect(page.get_by_text("Working…")).to_have_count(0)
