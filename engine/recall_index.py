@@ -32,12 +32,14 @@ MAX_CHARS = 4000  # embedded per message; the embedded model reads 256 tokens an
 
 
 def embed_pending(store: Store, agent_id: int, embedder: Embedder, limit: int = BATCH,
-                  write: Callable[[str, list[tuple[int, bytes]]], None] | None = None) -> int:
+                  write: Callable[[str, list[tuple[int, bytes]]], None] | None = None,
+                  read: Callable[[], list[tuple[int, str]]] | None = None) -> int:
     """Embed up to `limit` of the agent's newest messages that have no vector; how many were.
 
-    `write(model, rows)` stores the vectors (default: straight into the store).
+    `read()` finds them and `write(model, rows)` stores the vectors (default: straight
+    from and into the store).
     """
-    pending = messages_store.pending_vectors(store, agent_id, limit)
+    pending = read() if read is not None else messages_store.pending_vectors(store, agent_id, limit)
     if not pending:
         return 0
     vectors = embedder.embed([text[:MAX_CHARS] for _, text in pending])
@@ -60,7 +62,9 @@ class Indexer:
         self._store = store
         self._wanted: dict[int, Embedder] = {}
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()  # held while vectors are written; stop() waits on it
+        # Held while this thread uses the store (reading what is pending, writing vectors):
+        # stop() waits on it, because closing a connection another thread is using crashes.
+        self._write_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopped = False
         store.on_close.append(self.stop)
@@ -86,7 +90,8 @@ class Indexer:
         while (job := self._next()) is not None:
             agent_id, embedder = job
             try:
-                done = embed_pending(self._store, agent_id, embedder, write=self._write)
+                done = embed_pending(self._store, agent_id, embedder, write=self._write,
+                                     read=lambda: self._read(agent_id))  # noqa: B023 (called at once)
             except _Stopped:
                 return
             except Exception as e:  # noqa: BLE001 - a failed batch must not kill the thread; keyword search still works
@@ -97,6 +102,12 @@ class Indexer:
                     if self._wanted.get(agent_id) is embedder:
                         del self._wanted[agent_id]
 
+    def _read(self, agent_id: int) -> list[tuple[int, str]]:
+        with self._write_lock:
+            if self._stopped:
+                raise _Stopped
+            return messages_store.pending_vectors(self._store, agent_id, BATCH)
+
     def _write(self, model: str, rows: list[tuple[int, bytes]]) -> None:
         with self._write_lock:
             if self._stopped:  # the store is closing: these vectors are simply made again next time
@@ -104,7 +115,7 @@ class Indexer:
             messages_store.put_vectors(self._store, model, rows)
 
     def stop(self) -> None:
-        """No more work, and no write after this returns (an embedding in flight is thrown away).
+        """No more work, and no use of the store after this returns (an embedding in flight is thrown away).
 
         It does not wait for an embedding call to end, which for a dead endpoint can
         take its retries; only for a write already under way.
