@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -27,6 +28,11 @@ from engine.store import messages as messages_store
 log = logging.getLogger(__name__)
 
 BATCH = 32
+# The thread starts on what is pending once no step has ended for QUIET seconds, so a burst
+# of steps (a chat going back and forth quickly) never shares the CPU with the embedder;
+# under a steady stream of steps it starts anyway once work has waited MAX_WAIT.
+QUIET = 0.5
+MAX_WAIT = 5.0
 SYNC_LIMIT = 16  # pending messages a search embeds itself before it runs
 MAX_CHARS = 4000  # embedded per message; the embedded model reads 256 tokens anyway
 
@@ -62,6 +68,9 @@ class Indexer:
         self._store = store
         self._wanted: dict[int, Embedder] = {}
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # a schedule or stop(): the wait starts over
+        self._last_schedule = 0.0
+        self._waiting_since: float | None = None
         # Held while this thread uses the store (reading what is pending, writing vectors):
         # stop() waits on it, because closing a connection another thread is using crashes.
         self._write_lock = threading.Lock()
@@ -74,14 +83,26 @@ class Indexer:
             if self._stopped:
                 return
             self._wanted[agent_id] = embedder
+            now = time.monotonic()
+            self._last_schedule = now
+            if self._waiting_since is None:
+                self._waiting_since = now
+            self._changed.notify_all()
             if self._thread is None:
                 self._thread = threading.Thread(target=self._drain, name="recall-index", daemon=True)
                 self._thread.start()
 
     def _next(self) -> tuple[int, Embedder] | None:
         with self._lock:
+            while not self._stopped and self._wanted:
+                now = time.monotonic()
+                due = min(self._last_schedule + QUIET, (self._waiting_since or now) + MAX_WAIT)
+                if now >= due:
+                    break
+                self._changed.wait(due - now)
             if self._stopped or not self._wanted:
                 self._thread = None
+                self._waiting_since = None
                 return None
             agent_id = next(iter(self._wanted))
             return agent_id, self._wanted[agent_id]
@@ -101,6 +122,8 @@ class Indexer:
                 with self._lock:
                     if self._wanted.get(agent_id) is embedder:
                         del self._wanted[agent_id]
+                    if not self._wanted:
+                        self._waiting_since = None
 
     def _read(self, agent_id: int) -> list[tuple[int, str]]:
         with self._write_lock:
@@ -122,6 +145,7 @@ class Indexer:
         """
         with self._lock:
             self._stopped = True
+            self._changed.notify_all()
         with self._write_lock:
             pass
 
