@@ -246,3 +246,16 @@ def test_an_exposed_websocket_server_refuses_a_private_endpoint(fake_openai, set
         assert json.loads(ws.recv(timeout=10))["status"] == "error"
         assert command({"name": "house"}) == {"type": "command_response", "status": "OK", "agent_name": "house"}
     assert [a.name for a in MemGPT(runtime=Runtime(settings, store, library, registry)).list_agents()] == ["house"]
+
+
+def test_the_config_tabs_save_refuses_with_a_readable_error_and_saves_nothing(open_api, home):
+    import gradio as gr
+
+    from webapp.config_tab import save_config
+
+    api = open_api()
+    with pytest.raises(gr.Error, match="10.0.0.9"):
+        save_config(api, "openai-compatible", "m", "http://10.0.0.9/v1", None, None, False, "sk-typed",
+                    "local", "all-MiniLM-L6-v2", 384, "", "memgpt_chat", "sam", "basic")
+    assert not (home / CONFIG_FILE).exists() and not (home / "secrets.yaml").exists()
+    assert api.settings.llm.endpoint_type == "local"
