@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-import time
 
 import pytest
 
@@ -19,7 +18,6 @@ from engine import MemGPT
 from engine.config import CONFIG_FILE, EmbeddingConfig, LLMConfig, load_settings
 from engine.errors import ConfigError
 from engine.runtime import Runtime
-from tests import test_web_exposure
 
 PUBLIC = "http://93.184.215.14/v1"  # a global address: allowed, and never contacted by these tests
 REFUSED = [
@@ -32,7 +30,6 @@ REFUSED = [
     "http://inside.example.test/v1",  # resolves to loopback through the hook below
     "http://user@93.184.215.14/v1",  # user@ is never a usable base URL
 ]
-start_app = test_web_exposure.start_app  # the fixture: `python app.py` in its own process over a fresh home
 NAMES = {"inside.example.test": ["127.0.0.1"], "outside.example.test": ["93.184.215.14"],
          "localhost": ["127.0.0.1", "::1"]}
 
@@ -265,34 +262,27 @@ def test_the_config_tabs_save_refuses_with_a_readable_error_and_saves_nothing(op
     assert api.settings.llm.endpoint_type == "local"
 
 
-def _connect_when_mounted(url):
-    from websockets.exceptions import InvalidStatus
+@pytest.mark.parametrize("web", [False, True], ids=["python app.py ws", "python app.py"])
+def test_a_server_on_a_space_refuses_a_private_endpoint_over_its_websocket(tmp_path, fake_openai, web):
     from websockets.sync.client import connect
 
-    # The app answers pages a moment before its /ws route is mounted (webapp/serve.py launch).
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            return connect(url, open_timeout=10)
-        except InvalidStatus:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    from tests.support.servers import AppProcess, app_env, fake_home
 
-
-def test_python_app_py_on_a_space_refuses_a_private_endpoint_over_its_websocket(start_app):
     # config.yaml names the fake model server on loopback: the operator's, so agents with the defaults work.
-    base, home = start_app(env={"SPACE_ID": "someone/memgpt"})
-    url = base.replace("http://", "ws://") + "ws"
-    with _connect_when_mounted(url) as ws:
-        def command(config):
-            ws.send(json.dumps({"type": "command", "command": "create_agent", "config": config}))
-            return json.loads(ws.recv(timeout=30))
+    home = fake_home(tmp_path / "home", fake_openai.base_url)
+    server = AppProcess(home, web=web, env=app_env(SPACE_ID="someone/memgpt"))  # a Space: exposed
+    try:
+        with connect(server.url, open_timeout=10) as ws:
+            def command(config):
+                ws.send(json.dumps({"type": "command", "command": "create_agent", "config": config}))
+                return json.loads(ws.recv(timeout=30))
 
-        error = command({"name": "intruder", "model_endpoint": "http://10.20.30.40:8000/v1"})
-        assert error["type"] == "server_error" and "10.20.30.40" in error["message"]
-        assert json.loads(ws.recv(timeout=10))["status"] == "error"
-        assert command({"name": "house"})["status"] == "OK"
+            error = command({"name": "intruder", "model_endpoint": "http://10.20.30.40:8000/v1"})
+            assert error["type"] == "server_error" and "10.20.30.40" in error["message"]
+            assert json.loads(ws.recv(timeout=10))["status"] == "error"
+            assert command({"name": "house"})["status"] == "OK"
+    finally:
+        server.stop()
     conn = sqlite3.connect(home / "memgpt.db")
     try:
         assert [r[0] for r in conn.execute("SELECT name FROM agents")] == ["house"]
