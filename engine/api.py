@@ -44,9 +44,10 @@ from engine.store import passages as passages_store
 from engine.store import sources as sources_store
 from engine.store.blocks import Block, Edit
 from engine.store.messages import Message
-from engine.transfer import ImportResult, export_agent, import_agent
+from engine.transfer import ImportResult, export_agent
 
 if TYPE_CHECKING:
+    from engine.endpoints import EndpointGuard
     from engine.llm.probe import ConnectionReport
 
 AgentRef = str | int
@@ -151,11 +152,16 @@ class MemGPT:
 
     Pass `runtime=` to share an already opened one (the faces do). Close it, or use
     it as a context manager, to fold the database's write-ahead log back into the file.
+    `public=True` (a face that strangers reach) checks every model and embedding
+    endpoint it is asked to store: see `restrict_endpoints`.
     """
 
-    def __init__(self, home: str | Path | None = None, *, runtime: Runtime | None = None):
+    def __init__(self, home: str | Path | None = None, *, runtime: Runtime | None = None, public: bool = False):
         self.runtime = runtime if runtime is not None else open_runtime(home)
         self._owns_runtime = runtime is None
+        self._endpoint_guard: EndpointGuard | None = None
+        if public:
+            self.restrict_endpoints()
 
     def close(self) -> None:
         """Close the store (when this client opened it), folding its log into the database file."""
@@ -200,6 +206,7 @@ class MemGPT:
         """A new agent; what is not given comes from the home's defaults (config.yaml, then the environment)."""
         name = name if name is not None else self._free_name()
         rt = self.runtime
+        self._check_endpoints(llm or rt.settings.llm, embedding or rt.settings.embedding)
         row = agents_mod.create_agent(rt.store, rt.settings, rt.library, rt.registry, name, preset=preset,
                                       persona=persona, human=human, llm=llm, embedding=embedding)
         return AgentInfo.from_row(row)
@@ -227,6 +234,7 @@ class MemGPT:
         from engine.reembed import reembed_agent
 
         row = self._row(agent)
+        self._check_endpoints(llm, embedding)
         if embedding is not None and dataclasses.asdict(embedding) != row.embedding_config:
             embedder = make_embedder(embedding)
             for step in reembed_agent(self.runtime.store, row.id, embedder, embedding):
@@ -236,6 +244,52 @@ class MemGPT:
             with self.runtime.store.hold_agent(row.id):
                 agents_store.update(self.runtime.store, row.id, llm_config=dataclasses.asdict(llm))
         return self.get_agent(row.id)
+
+    # ------------------------------------------------------------------ endpoints a public app accepts
+
+    def restrict_endpoints(self, *, resolver: Callable[[str, int], Iterable[str]] | None = None) -> None:
+        """From now on refuse new endpoints that reach this server's own network (for a public app).
+
+        `create_agent`, `update_agent`, `import_agent` and `save_defaults` then
+        refuse (ConfigError, nothing written) a model or embedding endpoint that is
+        not an http(s) URL resolving to public addresses, and a `local` model file
+        other than the shipped one; the operator's endpoints (the environment's,
+        config.yaml's as the runtime opened) and those existing agents use pass.
+        `resolver` ((host, port) -> addresses) replaces DNS, for tests.
+        """
+        from engine.endpoints import EndpointGuard
+
+        self._endpoint_guard = EndpointGuard(self.runtime.operator_endpoints, resolver=resolver)
+
+    def _check_endpoints(self, llm: LLMConfig | None, embedding: EmbeddingConfig | None) -> None:
+        if self._endpoint_guard is None:
+            return
+
+        def in_use():
+            return [(LLMConfig(**r.llm_config), EmbeddingConfig(**r.embedding_config))
+                    for r in agents_mod.list_agents(self.runtime.store)]
+
+        self._endpoint_guard.check(llm, embedding, in_use)
+
+    def save_defaults(self, *, llm: LLMConfig | None = None, embedding: EmbeddingConfig | None = None,
+                      preset: str | None = None, persona: str | None = None, human: str | None = None) -> Path:
+        """Make these the defaults of new agents and write config.yaml (no keys); what is not given stays.
+
+        Endpoints are checked first when restricted (`restrict_endpoints`): a refusal
+        changes neither the settings in memory nor the file.
+        """
+        from engine.config import save_settings
+
+        self._check_endpoints(llm, embedding)
+        s = self.settings
+        if llm is not None:
+            s.llm = llm
+        if embedding is not None:
+            s.embedding = embedding
+        s.default_preset = preset or s.default_preset
+        s.default_persona = persona or s.default_persona
+        s.default_human = human or s.default_human
+        return save_settings(s)
 
     # ------------------------------------------------------------------ connection tests
 
@@ -559,7 +613,12 @@ class MemGPT:
 
     def import_agent(self, path: str | Path) -> ImportResult:
         """A new agent from an exported file (checked field by field first); a taken name gets " (2)"."""
-        return import_agent(self.runtime.store, path)
+        from engine import transfer
+
+        data = transfer.read_file(path)  # checked field by field, so the configs below can be built
+        agent = data["agent"]
+        self._check_endpoints(LLMConfig(**agent["llm_config"]), EmbeddingConfig(**agent["embedding_config"]))
+        return transfer.load_agent_data(self.runtime.store, data)
 
     def backup(self, target: str | Path, *, force: bool = False) -> dict[str, int]:
         """A consistent copy of the live database in one SQLite file; row counts of the copy.

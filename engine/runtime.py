@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 
 from engine.config import Settings, load_settings
+from engine.endpoints import OperatorEndpoints
 from engine.presets import PresetLibrary
 from engine.store import Store, open_store
 from engine.tools.registry import ToolRegistry, load_registry
@@ -21,6 +22,12 @@ class Runtime:
     store: Store
     library: PresetLibrary
     registry: ToolRegistry
+    # The endpoints the settings named when the runtime opened: the operator's, before any
+    # face could rewrite config.yaml (engine/endpoints.py).
+    operator_endpoints: OperatorEndpoints = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.operator_endpoints = OperatorEndpoints.snapshot(self.settings)
 
     def close(self) -> None:
         self.store.close()

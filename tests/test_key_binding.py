@@ -185,12 +185,14 @@ def test_connection_test_saves_a_typed_key_only_when_it_worked(runtime, home, fa
 
 
 def test_saving_settings_binds_a_typed_key_to_the_typed_urls(runtime, home, fake_openai, attacker):
+    from engine import MemGPT
     from webapp.config_tab import save_config
 
-    save_config(runtime, *config_args("openai-compatible", fake_openai.base_url, "sk-typed-3"))
+    api = MemGPT(runtime=runtime)
+    save_config(api, *config_args("openai-compatible", fake_openai.base_url, "sk-typed-3"))
     assert chat_once(LLMConfig("openai-compatible", "m", fake_openai.base_url), fake_openai) == "Bearer sk-typed-3"
     # Changing the URL without typing the key again does not carry the key along.
-    save_config(runtime, *config_args("openai-compatible", attacker.base_url, ""))
+    save_config(api, *config_args("openai-compatible", attacker.base_url, ""))
     assert chat_once(runtime.settings.llm, attacker) == "Bearer not-needed"
 
 

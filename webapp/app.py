@@ -30,6 +30,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
     if isinstance(api, Runtime):
         api = MemGPT(runtime=api)
     exposure = exposure or Exposure(home=api.settings.home)
+    if exposure.exposed:  # strangers name endpoints here: none may lead into this server's network
+        api.restrict_endpoints()
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nAn agent with self-editing memory, on your own machine.")
         agent_id = gr.State(None)  # this browser tab's agent; each request loads it from the store

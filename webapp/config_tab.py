@@ -9,7 +9,8 @@ import gradio as gr
 
 from engine import secrets
 from engine.api import MemGPT
-from engine.config import EmbeddingConfig, LLMConfig, save_settings
+from engine.config import EmbeddingConfig, LLMConfig
+from engine.errors import MemGPTError
 from engine.llm.probe import ENVIRONMENT_URL, ProbeResult, environment_base_url
 from webapp.chat_tab import EMBEDDERS, PROVIDERS
 from webapp.common import guarded
@@ -158,11 +159,14 @@ def save_config(api: MemGPT, provider, model, endpoint, window, wrapper, grammar
         raise gr.Error("Give a model name.")
     if not embed_dim or int(embed_dim) <= 0:
         raise gr.Error("The embedding dimension must be a positive number.")
-    s.llm = _llm(provider, model, endpoint, window, wrapper, grammar)
-    s.embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=int(embed_dim),
-                                  endpoint=(embed_endpoint or "").strip() or None)
-    s.default_preset, s.default_persona, s.default_human = preset, persona, human
-    save_settings(s)
+    llm = _llm(provider, model, endpoint, window, wrapper, grammar)
+    embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=int(embed_dim),
+                                endpoint=(embed_endpoint or "").strip() or None)
+    try:
+        # On a public app the engine refuses endpoints into this server's network; then nothing is saved.
+        api.save_defaults(llm=llm, embedding=embedding, preset=preset, persona=persona, human=human)
+    except MemGPTError as e:
+        raise gr.Error(str(e)) from e
     note = ""
     if key and key.strip() and provider in KEY_FOR:
         urls = [_key_url(provider, s.llm.endpoint)]

@@ -59,6 +59,8 @@ def internet_reachable(timeout: float = 3.0) -> bool:
 
 
 def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None, waive_auth: bool) -> None:
+    from webapp.exposure import is_exposed
+
     credentials = parse_auth(auth or os.environ.get("MEMGPT_AUTH"))
     check_exposure(host, share, credentials, waive_auth)
     if share and not internet_reachable():
@@ -72,12 +74,12 @@ def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None
     demo.launch(server_name=host, server_port=port, share=share, auth=guard.check if guard else None,
                 show_error=True, prevent_thread_lock=True, blocked_paths=[str(runtime.settings.home)],
                 footer_links=["gradio", "settings"])  # no "Use via API": every event is private (webapp/app.py)
-    mount_websocket(demo, runtime, credentials, guard)
+    mount_websocket(demo, runtime, credentials, guard, public=is_exposed(host, share))
     print(f"WebSocket API on ws://{host}:{port}/ws")
     demo.block_thread()
 
 
-def mount_websocket(demo, runtime, credentials, guard=None):
+def mount_websocket(demo, runtime, credentials, guard=None, public: bool = False):
     """The WebSocket API on the web app's own server; a web login (cookie) or Basic auth admits it."""
     from webapp.websocket import add_route
 
@@ -86,4 +88,4 @@ def mount_websocket(demo, runtime, credentials, guard=None):
     def cookie_check(cookies) -> bool:
         return any(app.tokens.get(value) for key, value in cookies.items() if key.startswith("access-token"))
 
-    return add_route(app, runtime, credentials, cookie_check, guard=guard)
+    return add_route(app, runtime, credentials, cookie_check, guard=guard, public=public)

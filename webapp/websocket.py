@@ -446,14 +446,18 @@ async def _deny(websocket: WebSocket, status: int, text: str, headers: dict[str,
 
 
 def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | None, cookie_check=None,
-              paths: tuple[str, ...] = ("/ws",), guard: LoginGuard | None = None) -> WebSocketInterface:
+              paths: tuple[str, ...] = ("/ws",), guard: LoginGuard | None = None,
+              public: bool = False) -> WebSocketInterface:
     """Mount the endpoint on a FastAPI/Starlette app; returns its interface (for tests).
 
     Basic auth goes through the same throttled check as the web login (`guard`,
     shared with it when both run on one server), so the socket is no side door
-    for guessing the password.
+    for guessing the password. `public`: strangers reach the server, so the
+    endpoints of agents they create are checked (engine/endpoints.py).
     """
     api = runtime if isinstance(runtime, MemGPT) else MemGPT(runtime=runtime)
+    if public:
+        api.restrict_endpoints()
     interface = WebSocketInterface()
     lanes = AgentLanes(interface)
     if credentials is not None and guard is None:
@@ -500,6 +504,7 @@ def serve_forever(host: str, port: int, home: str | None, auth: str | None) -> N
     from fastapi import FastAPI
 
     from engine.runtime import open_runtime
+    from webapp.exposure import is_exposed
     from webapp.serve import check_exposure, parse_auth
 
     credentials = parse_auth(auth)
@@ -507,7 +512,7 @@ def serve_forever(host: str, port: int, home: str | None, auth: str | None) -> N
     app = FastAPI()
     runtime = open_runtime(home)
     # "/" too: MemGPT's own client connects to ws://localhost:8282 with no path.
-    add_route(app, runtime, credentials, paths=("/ws", "/"))
+    add_route(app, runtime, credentials, paths=("/ws", "/"), public=is_exposed(host, False))
     print(f"WebSocket API on ws://{host}:{port}/ws (and ws://{host}:{port}/)")
     # uvicorn shuts down on SIGTERM, then re-raises it to the handler it found: make that one
     # an ordinary interrupt, so the store below is closed instead of the process dying first.

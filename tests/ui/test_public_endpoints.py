@@ -1,0 +1,79 @@
+"""On an exposed app the page cannot point agents or the defaults into the server's own network: a toast says why."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+import yaml
+from playwright.sync_api import expect
+
+from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.ui.helpers import error_badges, open_tab
+
+
+@pytest.fixture
+def public_page(tmp_path, monkeypatch, fake_openai):
+    """The app as a Space or a share link builds it (`exposed`), over defaults at the operator's loopback server."""
+    from playwright.sync_api import sync_playwright
+
+    from engine.runtime import open_runtime
+    from webapp.app import build_demo
+    from webapp.exposure import Exposure
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    (home / "config.yaml").write_text(yaml.safe_dump({
+        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
+        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
+                      "endpoint": fake_openai.base_url},
+    }))
+    environ = dict(os.environ)  # Gradio sets a few variables at launch; the server is gone after the test
+    runtime = open_runtime(home)
+    demo = build_demo(runtime, Exposure(exposed=True, home=home))
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(20_000)
+            page.goto(f"http://127.0.0.1:{port}/")
+            yield page, runtime, home
+            browser.close()
+    finally:
+        demo.close()
+        runtime.close()
+        os.environ.clear()
+        os.environ.update(environ)
+
+
+def test_a_new_agent_at_the_metadata_address_is_refused_aloud(public_page):
+    page, runtime, _ = public_page
+    page.get_by_label("Name", exact=True).fill("Mallory")
+    page.get_by_label("Base URL (servers; GGUF path for local)").fill("http://169.254.169.254/latest")
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_text(re.compile(r"169\.254\.169\.254.*refused")).first).to_be_visible()
+    expect(error_badges(page)).to_have_count(0)
+    from engine.agents import list_agents
+
+    assert list_agents(runtime.store) == []
+    # The operator's own (loopback) default still makes an agent.
+    page.get_by_label("Base URL (servers; GGUF path for local)").fill(runtime.settings.llm.endpoint)
+    page.get_by_role("button", name="Create agent").click()
+    expect(page.get_by_text(re.compile(r"Mallory · model gpt-test"))).to_be_visible()
+
+
+def test_saving_a_private_default_is_refused_and_writes_nothing(public_page):
+    page, _, home = public_page
+    before = (home / "config.yaml").read_text()
+    open_tab(page, "Config")
+    page.get_by_label("Base URL (or GGUF path for local)").fill("http://10.0.0.7:11434/v1")
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_text(re.compile(r"10\.0\.0\.7.*refused")).first).to_be_visible()
+    expect(error_badges(page)).to_have_count(0)
+    assert (home / "config.yaml").read_text() == before
