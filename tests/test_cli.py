@@ -12,6 +12,7 @@ import json
 import os
 import stat
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -164,8 +165,11 @@ def test_chat_edits_multiline_and_save(cli_home, fake_openai):
 
 def test_ctrl_c_stops_waiting_and_the_next_turn_works(cli_home, fake_openai):
     make_agent(cli_home, "cy")
-    fake_openai.queue_chat(1.5)  # the model stalls...
-    fake_openai.queue_chat(reply("Too late to matter.", "A slow thought."))  # ...then answers
+    # The model thinks until Ctrl-C has been handled (a fixed 1.5 s stall could run out first on a
+    # loaded machine), then answers: a reply the interrupted step must drop.
+    gate = threading.Event()
+    fake_openai.queue_chat(gate)
+    fake_openai.queue_chat(reply("Too late to matter.", "A slow thought."))
     fake_openai.queue_chat(reply("Back again.", "A fresh start.", "call_2"))
     child = spawn(cli_home, "chat", "--agent", "cy", "--no-verify")
     child.expect_exact("> ")
@@ -174,6 +178,7 @@ def test_ctrl_c_stops_waiting_and_the_next_turn_works(cli_home, fake_openai):
     child.sendintr()
     child.expect_exact("stopped waiting")
     child.expect_exact("> ")
+    gate.set()
     child.sendline("hello again")
     child.expect_exact("Back again.")
     child.expect_exact("> ")
