@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine import recall_index
 from engine.api import MemGPT
 from engine.config import EmbeddingConfig
 from engine.store import SqliteStore
@@ -58,6 +59,8 @@ def rich(make_live_agent, make_agent, scripted, store, embedder):
     passages_store.insert_many(store, [("Tiny vectors too.", SMALL.embed(["Tiny vectors too."])[0], {})],
                                embedding_model=SMALL.name, embedding_dim=12, agent_id=small.id)
     assert agents_store.usage_totals(store, agent.row.id)[0] >= 4  # llm_calls rows from the steps
+    # The steps' recall vectors are written in the background: wait, so every copy sees the same rows.
+    assert recall_index.indexer(store).idle(30)
     return agent.row.id
 
 
