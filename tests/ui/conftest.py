@@ -70,16 +70,7 @@ def served(tmp_path, monkeypatch, fake_openai, database_url):
     from webapp.app import build_demo
     from webapp.serve import QUEUE_CONCURRENCY
 
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    (home / "config.yaml").write_text(yaml.safe_dump({
-        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
-        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
-                      "endpoint": fake_openai.base_url},
-    }))
+    home = app_home(tmp_path, monkeypatch, fake_openai)
     # The app puts keys saved in the Config tab into the process environment (that is how the
     # providers read them); the server is gone after the test, so are they.
     environ = dict(os.environ)
@@ -95,6 +86,21 @@ def served(tmp_path, monkeypatch, fake_openai, database_url):
         runtime.close()
         os.environ.clear()
         os.environ.update(environ)
+
+
+def app_home(tmp_path, monkeypatch, fake_openai):
+    """A fresh data home whose defaults point at the fake OpenAI server, and Gradio's environment for a test."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    (home / "config.yaml").write_text(yaml.safe_dump({
+        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
+        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
+                      "endpoint": fake_openai.base_url},
+    }))
+    return home
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ import os
 import re
 
 import pytest
-import yaml
 from playwright.sync_api import expect
 
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, free_port
+from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, app_home, free_port
 from tests.ui.helpers import error_badges, open_tab
 
 
@@ -22,16 +21,7 @@ def public_page(tmp_path, monkeypatch, fake_openai):
     from webapp.app import build_demo
     from webapp.exposure import Exposure
 
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    (home / "config.yaml").write_text(yaml.safe_dump({
-        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
-        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
-                      "endpoint": fake_openai.base_url},
-    }))
+    home = app_home(tmp_path, monkeypatch, fake_openai)
     environ = dict(os.environ)  # Gradio sets a few variables at launch; the server is gone after the test
     runtime = open_runtime(home)
     demo = build_demo(runtime, Exposure(exposed=True, home=home))
