@@ -13,7 +13,7 @@ import re
 import unicodedata
 import weakref
 
-from engine.config import EmbeddingConfig, LLMConfig, Settings
+from engine.config import EmbeddingConfig, LLMConfig, Settings, default_preset_for
 from engine.errors import InvalidName, MemoryLimitExceeded
 from engine.memory import CoreMemory, RecallMemory, render_memory_section
 from engine.presets import PresetLibrary
@@ -65,10 +65,10 @@ def create_agent(
     embedding: EmbeddingConfig | None = None,
 ) -> AgentRow:
     name = check_agent_name(name)
-    preset_name = preset or settings.default_preset
+    llm = llm or settings.llm
+    preset_name = preset or default_preset_for(settings, llm)
     persona = persona or settings.default_persona
     human = human or settings.default_human
-    llm = llm or settings.llm
     embedding = embedding or settings.embedding
     chosen = library.preset(preset_name, registry)
     system_prompt = library.text("system_prompts", chosen.system_prompt)

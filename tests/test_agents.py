@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from engine.agents import create_agent, delete_agent, get_agent, list_agents, rename_agent
-from engine.config import EmbeddingConfig
+from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import InvalidName, MemoryLimitExceeded, NotFound, PresetError
 from engine.memory import CoreMemory
+from engine.tools.registry import builtin_registry
 
 pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
 
@@ -21,6 +22,19 @@ def test_create_records_everything(store, agent, library):
     assert (row.embedding_model, row.embedding_dim) == ("test-hash", 64)
     assert row.llm_config["model"] == "scripted"
     assert get_agent(store, agent.id).name == "ada"
+
+
+def test_the_embedded_model_gets_the_short_companion_prompt_unless_a_preset_is_chosen(make_agent, settings, library):
+    embedded = LLMConfig()  # the shipped 135M model
+    short = make_agent("small", llm=embedded)
+    assert (short.preset, short.system_prompt) == ("memgpt_small", library.text("system_prompts", "memgpt_chat_compressed"))
+    assert short.functions == library.preset("memgpt_chat", builtin_registry()).functions
+    assert len(short.system_prompt) < len(library.text("system_prompts", "memgpt_chat")) / 2
+    # A preset chosen for the agent, a GGUF file of the user's, or a configured default are kept as they are.
+    assert make_agent("chosen", llm=embedded, preset="memgpt_chat").preset == "memgpt_chat"
+    assert make_agent("gguf", llm=LLMConfig(endpoint="/models/big.gguf")).preset == "memgpt_chat"
+    settings.default_preset = "memgpt_docs"
+    assert make_agent("docs", llm=embedded).preset == "memgpt_docs"
 
 
 def test_names_are_unique_case_insensitively(make_agent):

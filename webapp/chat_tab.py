@@ -76,7 +76,7 @@ def build(api: MemGPT) -> ChatTab:
     with gr.Accordion("New agent", open=not agent_names(api), elem_id="new-agent") as new_form:
         with gr.Row():
             new_name = gr.Textbox(label="Name", placeholder="e.g. Sam")
-            preset = gr.Dropdown(library.preset_names(), value=settings.default_preset, label="Preset")
+            preset = gr.Dropdown(library.preset_names(), value=config_mod.default_preset_for(settings), label="Preset")
             persona = gr.Dropdown(library.names("personas"), value=settings.default_persona, label="Persona")
             human = gr.Dropdown(library.names("humans"), value=settings.default_human, label="Human")
         with gr.Row():
@@ -122,7 +122,7 @@ def current_defaults(api: MemGPT) -> list:
     """Agent choices and new-agent defaults as saved now (the Config tab may have changed them)."""
     s = api.settings
     names = agent_names(api)
-    return [gr.Dropdown(choices=names), gr.Accordion(open=not names), s.default_preset, s.default_persona, s.default_human,
+    return [gr.Dropdown(choices=names), gr.Accordion(open=not names), config_mod.default_preset_for(s), s.default_persona, s.default_human,
             s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.embedding.endpoint_type, s.embedding.model,
             s.embedding.dim, s.embedding.endpoint or ""]
 
@@ -192,12 +192,17 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
         [tab.agent, tab.new_name, tab.new_form],
     )
 
-    def provider_defaults(provider):
+    def provider_defaults(provider, preset):
         model = {"openai": config_mod.OPENAI_CHAT_MODEL, "azure": config_mod.OPENAI_CHAT_MODEL,
                  "local": config_mod.LOCAL_CHAT_MODEL}.get(provider)
-        return gr.Textbox(value=model) if model else gr.Textbox()
+        # The companion preset follows the model: its compressed prompt for the embedded one.
+        if provider == "local" and preset == config_mod.FULL_PRESET:
+            preset = config_mod.SMALL_MODEL_PRESET
+        elif provider != "local" and preset == config_mod.SMALL_MODEL_PRESET:
+            preset = config_mod.FULL_PRESET
+        return (gr.Textbox(value=model) if model else gr.Textbox()), preset
 
-    tab.provider.change(provider_defaults, [tab.provider], [tab.model])
+    tab.provider.change(provider_defaults, [tab.provider, tab.preset], [tab.model, tab.preset])
 
     def embedder_defaults(kind):
         if kind == "local":

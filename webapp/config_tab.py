@@ -100,7 +100,8 @@ def build(api: MemGPT, exposure: Exposure | None = None) -> ConfigTab:
         embed_dim = gr.Number(value=s.embedding.dim, precision=0, label="Dimension")
         embed_endpoint = gr.Textbox(value=s.embedding.endpoint or "", label="Embedding base URL")
     with gr.Row():
-        preset = gr.Dropdown(library.preset_names(), value=s.default_preset, label="Default preset")
+        preset = gr.Dropdown(library.preset_names(), value=s.default_preset, label="Default preset",
+                             info="On the embedded model, memgpt_chat means memgpt_small (its shorter prompt)")
         persona = gr.Dropdown(library.names("personas"), value=s.default_persona, label="Default persona")
         human = gr.Dropdown(library.names("humans"), value=s.default_human, label="Default human")
     with gr.Row():
