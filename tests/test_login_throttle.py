@@ -9,7 +9,7 @@ import gradio as gr
 import httpx
 import pytest
 
-from tests.support.servers import free_port
+from tests.support.servers import launch_app
 from webapp.login import LoginGuard, login_guard
 
 USER, PASSWORD = "ada", "correct horse battery"
@@ -22,10 +22,9 @@ def site(request, tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     with gr.Blocks() as demo:
         gr.Markdown("inside")
-    port = free_port()
     delay = getattr(request, "param", 0.5)  # short, so the lockout test can wait one out
     auth = login_guard((USER, PASSWORD), free_failures=3, base_delay=delay, max_delay=max(1.5, delay))
-    demo.launch(server_name="127.0.0.1", server_port=port, auth=auth, prevent_thread_lock=True, quiet=True)
+    port = launch_app(demo, auth=auth)
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             yield client

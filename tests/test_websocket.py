@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 
 from engine.events import AssistantMessage, Thought, ToolCall, Usage
 from engine.runtime import Runtime
-from tests.support.servers import free_port, serve_app
+from tests.support.servers import free_port, launch_app, serve_app
 from webapp.websocket import WebSocketInterface, add_route, event_frame
 
 
@@ -214,8 +214,7 @@ def test_mounted_on_the_web_app_server(runtime, settings, fake_openai, monkeypat
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
     demo = build_demo(runtime)
     demo.queue()
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    port = launch_app(demo)
     try:
         mount_websocket(demo, runtime, None)
         with connect(f"ws://127.0.0.1:{port}/ws") as ws:

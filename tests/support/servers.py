@@ -25,6 +25,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def launch_app(demo, **kwargs) -> int:
+    """Launch a Gradio app on a free loopback port without blocking; returns the port.
+
+    Retried on a new port when the launch itself fails: on a loaded machine Gradio's own
+    startup check (a HEAD of the page with a 3 s timeout) can time out and raise "localhost
+    is not accessible", and with tests in parallel another process can take a free port first.
+    """
+    for attempt in range(3):
+        port = free_port()
+        try:
+            demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **kwargs)
+            return port
+        except (ValueError, OSError) as e:
+            demo.close()
+            if attempt == 2 or not ("localhost is not accessible" in str(e) or isinstance(e, OSError)):
+                raise
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def serve_app(app, **config) -> Iterator[int]:
     """Serve an ASGI app with uvicorn on a daemon thread; yields its port, stops it after."""

@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
 from playwright.sync_api import expect
+
+from tests.support.servers import launch_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -50,12 +51,6 @@ def leaves_no_trace():
         assert _digest(TRACKED_SCREENSHOTS) == shots, "the test rewrote docs/screenshots"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(tmp_path, monkeypatch, fake_openai, database_url):
     """The app over a fresh data home whose defaults point at the fake OpenAI server.
@@ -77,8 +72,7 @@ def served(tmp_path, monkeypatch, fake_openai, database_url):
     runtime = open_runtime(home)
     demo = build_demo(runtime)
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY)  # as served: two turns can run at once
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    port = launch_app(demo)
     try:
         yield {"url": f"http://127.0.0.1:{port}/", "runtime": runtime, "fake": fake_openai, "home": home}
     finally:

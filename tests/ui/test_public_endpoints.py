@@ -8,7 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, app_home, free_port
+from tests.support.servers import launch_app
+from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, app_home
 from tests.ui.helpers import error_badges, open_tab
 
 
@@ -25,8 +26,7 @@ def public_page(tmp_path, monkeypatch, fake_openai):
     environ = dict(os.environ)  # Gradio sets a few variables at launch; the server is gone after the test
     runtime = open_runtime(home)
     demo = build_demo(runtime, Exposure(exposed=True, home=home))
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    port = launch_app(demo)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
