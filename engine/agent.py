@@ -166,7 +166,7 @@ class Agent:
         row = get_agent(runtime.store, name_or_id)
         if embedder is None:
             try:
-                embedder = make_embedder(EmbeddingConfig(**row.embedding_config))
+                embedder = make_embedder(EmbeddingConfig(**row.embedding_config), public_only=runtime.public_only)
             except ConfigError as e:
                 log.info("agent %s has no embedder: %s", row.name, e)
         return cls(
@@ -175,7 +175,7 @@ class Agent:
             row,
             settings=runtime.settings,
             provider=provider,
-            provider_factory=lambda: make_provider(LLMConfig(**row.llm_config)),
+            provider_factory=lambda: make_provider(LLMConfig(**row.llm_config), public_only=runtime.public_only),
             embedder=embedder,
             options=options,
         )
