@@ -207,18 +207,33 @@ def test_login_required_when_configured(ws_server):
         assert create(ws, "Guarded")["status"] == "OK"
 
 
-def test_mounted_on_the_web_app_server(runtime, settings, fake_openai, monkeypatch, tmp_path):
+def test_on_the_web_app_server_the_web_login_admits_the_socket(runtime, settings, fake_openai, monkeypatch,
+                                                                tmp_path):
+    import httpx
+
     from webapp.app import build_demo
-    from webapp.serve import mount_websocket
+    from webapp.login import LoginGuard
+    from webapp.serve import websocket_routes
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
     demo = build_demo(runtime)
     demo.queue()
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    credentials = ("kim", "s3cret")
+    guard = LoginGuard(*credentials)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, auth=guard.check,
+                app_kwargs={"routes": websocket_routes(demo, runtime, credentials, guard)})
+    url = f"ws://127.0.0.1:{port}/ws"
     try:
-        mount_websocket(demo, runtime, None)
-        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url).close()
+        assert refused.value.response.status_code == 401
+        login = httpx.post(f"http://127.0.0.1:{port}/login", data={"username": "kim", "password": "s3cret"})
+        assert login.status_code == 200
+        cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
+        with connect(url, additional_headers={"Cookie": cookie}) as ws:
             ws.send(json.dumps({"type": "command", "command": "load_agent", "name": "nobody"}))
             assert json.loads(ws.recv(timeout=10))["type"] == "server_error"
     finally:
@@ -308,3 +323,42 @@ def test_a_streaming_reply_sends_delta_frames_then_the_whole(ws_server, fake_ope
     assert {"type": "agent_response", "message_type": "assistant_message",
             "message": "Hello in pieces, over the wire!"} in frames
     assert 0 < sum(1 for f in frames[:reset] if f["type"] == "agent_response_delta")
+
+
+def test_the_web_apps_socket_answers_as_soon_as_its_pages_do(tmp_path, fake_openai):
+    """`python app.py`: the first moment the port serves a page, /ws is there too (it once answered 403 then)."""
+    import http.client
+    import subprocess
+    import sys
+
+    from tests.support.servers import ROOT, app_env, fake_home
+
+    home = fake_home(tmp_path / "home", fake_openai.base_url)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--home", str(home), "--host", "127.0.0.1",
+                             "--port", str(port)], env=app_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # as soon as anything answers HTTP on the port
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the web app did not start"
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                conn.request("GET", "/")
+                status = conn.getresponse().status
+                break
+            except OSError:
+                time.sleep(0.005)
+            finally:
+                conn.close()
+        with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "command", "command": "create_agent", "config": {"name": "early"}}))
+            assert json.loads(ws.recv(timeout=30))["status"] == "OK"
+        assert status == 200
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -448,7 +448,16 @@ async def _deny(websocket: WebSocket, status: int, text: str, headers: dict[str,
 def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | None, cookie_check=None,
               paths: tuple[str, ...] = ("/ws",), guard: LoginGuard | None = None,
               public: bool = False) -> WebSocketInterface:
-    """Mount the endpoint on a FastAPI/Starlette app; returns its interface (for tests).
+    """Mount the endpoint on a FastAPI/Starlette app; returns its interface (for tests)."""
+    endpoint, interface = websocket_endpoint(runtime, credentials, cookie_check, guard=guard, public=public)
+    for path in paths:  # one endpoint, so every path shares the listeners and the agents' lanes
+        app.add_api_websocket_route(path, endpoint)
+    return interface
+
+
+def websocket_endpoint(runtime: MemGPT | Runtime, credentials: tuple[str, str] | None, cookie_check=None, *,
+                       guard: LoginGuard | None = None, public: bool = False):
+    """(the endpoint coroutine, its interface), for a route built before its app (webapp/serve.py).
 
     Basic auth goes through the same throttled check as the web login (`guard`,
     shared with it when both run on one server), so the socket is no side door
@@ -493,9 +502,7 @@ def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | Non
             # to tell); a step already running goes on in its agent's lane.
             worker.cancel()
 
-    for path in paths:  # one endpoint, so every path shares the listeners and the agents' lanes
-        app.add_api_websocket_route(path, endpoint)
-    return interface
+    return endpoint, interface
 
 
 def serve_forever(host: str, port: int, home: str | None, auth: str | None) -> None:
