@@ -325,8 +325,8 @@ class MemGPT:
         return self.open_agent(agent).step(text)
 
     def user_message(self, agent: AgentRef, text: str) -> list[Event]:
-        """One user turn, run to the end; the events it produced."""
-        return list(self.stream(agent, text))
+        """One user turn, run to the end; its whole events (the streamed pieces, `partial`, only `stream` gives)."""
+        return [event for event in self.stream(agent, text) if not event.partial]
 
     def stoppable(self, agent: AgentRef, events: Iterator[Event], stop: Callable[[], bool]) -> Iterator[Event]:
         """The agent's turn `events`, ended early once `stop()` is true and nothing is half done.
