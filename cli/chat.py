@@ -142,8 +142,9 @@ class Renderer:
         if isinstance(event, Usage):
             if not self.debug:
                 return []
-            return [s(f"[{event.model}: {event.prompt_tokens} prompt + {event.completion_tokens} completion tokens; "
-                      f"this turn {event.step_prompt_tokens} + {event.step_completion_tokens}]", "dim")]
+            about = "about " if event.estimated else ""
+            return [s(f"[{event.model}: {about}{event.prompt_tokens} prompt + {event.completion_tokens} completion "
+                      f"tokens; this turn {event.step_prompt_tokens} + {event.step_completion_tokens}]", "dim")]
         if isinstance(event, Error):
             hint = " (/retry to try again)" if event.retryable else ""
             return [s(f"{sym['error']} error: {event.message}{hint}", "red")]

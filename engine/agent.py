@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, cast
 
-from engine import recall_index, system
+from engine import recall_index, system, tokens
 from engine.config import EmbeddingConfig, LLMConfig, Settings
 from engine.context import SUMMARY, Context, TokenCache, build_context, in_context_rows, pair_results
 from engine.embeddings import Embedder, make_embedder
@@ -116,6 +116,24 @@ def _parse_arguments(raw: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return {"_raw": raw}
     return value if isinstance(value, dict) else {"_raw": raw}
+
+
+def with_counts(completion: Completion, prompt_tokens: int) -> tuple[Completion, bool]:
+    """The completion with the token counts the server left out counted here (engine/tokens.py), and whether any was.
+
+    A server that streams without usage (one that refused `stream_options`, or ignores
+    it) or answers without a `usage` field says 0; recorded as such, the agent's usage
+    would miss those calls. `prompt_tokens` is the prompt as the context counted it.
+    """
+    prompt, reply = completion.prompt_tokens, completion.completion_tokens
+    if prompt == 0:
+        prompt = prompt_tokens
+    if reply == 0:
+        reply = tokens.count(completion.content or "") + sum(
+            tokens.count(call.name) + tokens.count(call.arguments) for call in completion.calls)
+    if (prompt, reply) == (completion.prompt_tokens, completion.completion_tokens):
+        return completion, False
+    return dataclasses.replace(completion, prompt_tokens=prompt, completion_tokens=reply), True
 
 
 class Agent:
@@ -286,6 +304,7 @@ class Agent:
                                       fitting(self.options.retry, provider))
         except (LLMError, ConfigError) as e:
             raise ToolError(f"The other model could not answer: {e}") from e
+        completion, _ = with_counts(completion, tokens.count(ONE_SHOT_SYSTEM) + tokens.count(message))
         agents_store.record_llm_call(self.store, self.row.id, completion.model or provider.model,
                                      completion.prompt_tokens, completion.completion_tokens, purpose="message_chatgpt")
         text = (completion.content or "").strip()
@@ -401,6 +420,7 @@ class Agent:
             except (LLMError, ConfigError) as e:
                 yield Error(str(e), retryable=getattr(e, "retryable", False))
                 return None
+            completion, estimated = with_counts(completion, ctx.total)
             totals[0] += completion.prompt_tokens
             totals[1] += completion.completion_tokens
             agents_store.record_llm_call(
@@ -408,7 +428,7 @@ class Agent:
                 completion.prompt_tokens, completion.completion_tokens,
             )
             yield Usage(completion.prompt_tokens, completion.completion_tokens,
-                        completion.model or provider.model, totals[0], totals[1])
+                        completion.model or provider.model, totals[0], totals[1], estimated=estimated)
             if verify and not any(c.name == "send_message" for c in completion.calls):
                 verify_attempts += 1
                 if verify_attempts <= self.options.first_message_retries:
