@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from engine import MemGPT
 from engine.events import AssistantMessage, Thought, ToolCall, Usage
 from engine.runtime import Runtime
 from tests.support.servers import free_port, serve_app
@@ -107,6 +108,40 @@ def test_create_then_message(ws_server, fake_openai):
     kinds = [(f.get("message_type"), f.get("message")) for f in frames[1:-1]]
     assert ("internal_monologue", "About to say 'Hello over the wire!'.") in kinds
     assert ("assistant_message", "Hello over the wire!") in kinds
+
+
+def test_block_commands_edit_core_memory_and_refuse_aloud(ws_server, settings, store, library, registry):
+    url = ws_server()
+
+    def command(**frame):
+        ws.send(json.dumps({"type": "command", **frame}))
+        answer = json.loads(ws.recv(timeout=10))
+        if answer["type"] == "server_error":  # a refusal: the command_response with status error follows
+            assert json.loads(ws.recv(timeout=10)) == {"type": "command_response", "status": "error",
+                                                       "message": answer["message"]}
+        return answer
+
+    with connect(url) as ws:
+        assert "No agent chosen" in command(command="add_block", label="projects")["message"]
+        assert create(ws, "Ada")["status"] == "OK"
+        added = command(command="add_block", label="Projects", value="An owl box.", limit=300)
+        assert added == {"type": "command_response", "status": "OK",
+                         "block": {"label": "projects", "value": "An owl box.", "limit": 300}}
+        assert command(command="set_block_limit", label="projects", limit=50)["block"]["limit"] == 50
+        assert "more than a limit of 5" in command(command="set_block_limit", label="projects", limit=5)["message"]
+        for bad in ({"label": {"x": 1}}, {"label": "x" * 500}, {"label": "projects", "limit": "lots"},
+                    {"label": "notes", "value": ["not", "text"]}, {"label": "9lives"}):
+            assert command(command="add_block", **bad)["type"] == "server_error", bad
+        assert "cannot be removed" in command(command="remove_block", label="persona")["message"]
+        assert command(command="remove_block", label="projects") == {"type": "command_response", "status": "OK",
+                                                                     "removed": "projects"}
+        assert "no core memory block" in command(command="remove_block", label="projects")["message"]
+        assert create(ws, "Bo")["status"] == "OK"  # another agent chosen; agent_name still reaches Ada
+        assert command(command="add_block", label="notes", agent_name="Ada")["block"]["label"] == "notes"
+    api = MemGPT(runtime=Runtime(settings, store, library, registry))
+    assert [b.label for b in api.get_core_memory("Ada")] == ["persona", "human", "notes"]
+    assert [b.label for b in api.get_core_memory("Bo")] == ["persona", "human"]
+    assert [e.cause for e in api.memory_history("Ada", "projects")][0] == "block removed"
 
 
 def test_bad_input_keeps_the_connection_usable(ws_server, fake_openai):
