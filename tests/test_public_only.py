@@ -105,6 +105,7 @@ def test_the_connection_test_of_a_public_app_is_not_rebound(fake_openai, rebindi
 def test_a_local_app_connects_as_the_system_resolves(settings, store, library, registry, fake_openai,
                                                       rebinding_dns):
     # Not public: the name is the user's own, so the call goes where DNS says (here: the fake server).
+    socket.getaddrinfo(HOSTILE, 80)  # the public first answer is used up: no address outside is ever tried
     api = MemGPT(runtime=Runtime(settings, store, library, registry))
     agent = api.create_agent("ada", llm=LLMConfig(endpoint_type="openai-compatible", model="m",
                                                   endpoint=hostile_url(fake_openai)),
