@@ -52,6 +52,9 @@ HELP = """Commands:
   /model [NAME]      show the model, or switch this agent to another one (saved)
   /wipe              delete the whole conversation (asks first; memory blocks stay)
   /memory            core memory blocks, recall and archival counts
+  /block add LABEL [TEXT]   add a core memory block (a removed label comes back, history and all)
+  /block limit LABEL N      change a block's character limit (never below its text)
+  /block remove LABEL       take a block out of core memory (asks first; its history stays)
   /pop [N]           delete the last N messages from the conversation (default 1)
   /retry             run your last message again
   /rethink TEXT      replace the agent's last inner monologue
@@ -142,8 +145,9 @@ class Renderer:
         if isinstance(event, Usage):
             if not self.debug:
                 return []
-            return [s(f"[{event.model}: {event.prompt_tokens} prompt + {event.completion_tokens} completion tokens; "
-                      f"this turn {event.step_prompt_tokens} + {event.step_completion_tokens}]", "dim")]
+            about = "about " if event.estimated else ""
+            return [s(f"[{event.model}: {about}{event.prompt_tokens} prompt + {event.completion_tokens} completion "
+                      f"tokens; this turn {event.step_prompt_tokens} + {event.step_completion_tokens}]", "dim")]
         if isinstance(event, Error):
             hint = " (/retry to try again)" if event.retryable else ""
             return [s(f"{sym['error']} error: {event.message}{hint}", "red")]
@@ -232,7 +236,7 @@ class ChatSession:
             "retry": self.cmd_retry, "rethink": self.cmd_rethink, "rewrite": self.cmd_rewrite,
             "heartbeat": self.cmd_heartbeat, "memorywarning": self.cmd_memorywarning,
             "summarize": self.cmd_summarize, "attach": self.cmd_attach, "tokens": self.cmd_tokens,
-            "dumpraw": self.cmd_dumpraw, "model": self.cmd_model, "wipe": self.cmd_wipe,
+            "dumpraw": self.cmd_dumpraw, "model": self.cmd_model, "wipe": self.cmd_wipe, "block": self.cmd_block,
         }
 
     # ---------------------------------------------------------------- output
@@ -458,6 +462,35 @@ class ChatSession:
         self.say(f"Recall memory: {agent.recall.count()} messages")
         attached = f" (including attached sources: {', '.join(sources)})" if sources else ""
         self.say(f"Archival memory: {archival} passages{attached}")
+
+    def cmd_block(self, arg: str) -> None:
+        action, _, rest = arg.partition(" ")
+        label, _, text = rest.strip().partition(" ")
+        action, text = action.lower(), text.strip()
+        agent_id = self.agent.row.id
+        if action not in ("add", "limit", "remove") or not label:
+            raise CommandError("/block takes add LABEL [TEXT], limit LABEL N or remove LABEL.")
+        self._wait_for_worker()
+        if action == "add":
+            block = self.api.add_block(agent_id, label, text)
+            self.say(f"Added the block {block.label} ({len(block.value)}/{block.limit} characters); the agent sees "
+                     "it from its next step.")
+        elif action == "limit":
+            if not text.isdigit():
+                raise CommandError(f"/block limit takes a whole number of characters (got {text!r}).")
+            block = self.api.set_block_limit(agent_id, label, int(text))
+            self.say(f"The block {block.label} now holds up to {block.limit} characters.")
+        else:
+            try:
+                answer = self.read_line(f"Remove the block {label} from core memory? Its history stays. "
+                                        "Type yes to go on: ")
+            except (EOFError, KeyboardInterrupt):
+                answer = ""
+            if answer.strip().lower() != "yes":
+                self.say("Nothing was removed.", "dim")
+                return
+            self.api.remove_block(agent_id, label)
+            self.say(f"Removed the block {label.strip().lower()}; adding it again brings back its history.")
 
     def cmd_pop(self, arg: str) -> None:
         self._wait_for_worker()

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any, cast
 
-from engine import recall_index, system
+from engine import recall_index, system, tokens
 from engine.config import EmbeddingConfig, LLMConfig, Settings
 from engine.context import SUMMARY, Context, TokenCache, build_context, in_context_rows, pair_results
 from engine.embeddings import Embedder, make_embedder
@@ -118,6 +118,24 @@ def _parse_arguments(raw: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"_raw": raw}
 
 
+def with_counts(completion: Completion, prompt_tokens: int) -> tuple[Completion, bool]:
+    """The completion with the token counts the server left out counted here (engine/tokens.py), and whether any was.
+
+    A server that streams without usage (one that refused `stream_options`, or ignores
+    it) or answers without a `usage` field says 0; recorded as such, the agent's usage
+    would miss those calls. `prompt_tokens` is the prompt as the context counted it.
+    """
+    prompt, reply = completion.prompt_tokens, completion.completion_tokens
+    if prompt == 0:
+        prompt = prompt_tokens
+    if reply == 0:
+        reply = tokens.count(completion.content or "") + sum(
+            tokens.count(call.name) + tokens.count(call.arguments) for call in completion.calls)
+    if (prompt, reply) == (completion.prompt_tokens, completion.completion_tokens):
+        return completion, False
+    return dataclasses.replace(completion, prompt_tokens=prompt, completion_tokens=reply), True
+
+
 class Agent:
     def __init__(
         self,
@@ -166,7 +184,7 @@ class Agent:
         row = get_agent(runtime.store, name_or_id)
         if embedder is None:
             try:
-                embedder = make_embedder(EmbeddingConfig(**row.embedding_config))
+                embedder = make_embedder(EmbeddingConfig(**row.embedding_config), public_only=runtime.public_only)
             except ConfigError as e:
                 log.info("agent %s has no embedder: %s", row.name, e)
         return cls(
@@ -175,7 +193,7 @@ class Agent:
             row,
             settings=runtime.settings,
             provider=provider,
-            provider_factory=lambda: make_provider(LLMConfig(**row.llm_config)),
+            provider_factory=lambda: make_provider(LLMConfig(**row.llm_config), public_only=runtime.public_only),
             embedder=embedder,
             options=options,
         )
@@ -286,6 +304,7 @@ class Agent:
                                       fitting(self.options.retry, provider))
         except (LLMError, ConfigError) as e:
             raise ToolError(f"The other model could not answer: {e}") from e
+        completion, _ = with_counts(completion, tokens.count(ONE_SHOT_SYSTEM) + tokens.count(message))
         agents_store.record_llm_call(self.store, self.row.id, completion.model or provider.model,
                                      completion.prompt_tokens, completion.completion_tokens, purpose="message_chatgpt")
         text = (completion.content or "").strip()
@@ -401,6 +420,7 @@ class Agent:
             except (LLMError, ConfigError) as e:
                 yield Error(str(e), retryable=getattr(e, "retryable", False))
                 return None
+            completion, estimated = with_counts(completion, ctx.total)
             totals[0] += completion.prompt_tokens
             totals[1] += completion.completion_tokens
             agents_store.record_llm_call(
@@ -408,7 +428,7 @@ class Agent:
                 completion.prompt_tokens, completion.completion_tokens,
             )
             yield Usage(completion.prompt_tokens, completion.completion_tokens,
-                        completion.model or provider.model, totals[0], totals[1])
+                        completion.model or provider.model, totals[0], totals[1], estimated=estimated)
             if verify and not any(c.name == "send_message" for c in completion.calls):
                 verify_attempts += 1
                 if verify_attempts <= self.options.first_message_retries:

@@ -236,7 +236,7 @@ class MemGPT:
         row = self._row(agent)
         self._check_endpoints(llm, embedding)
         if embedding is not None and dataclasses.asdict(embedding) != row.embedding_config:
-            embedder = make_embedder(embedding)
+            embedder = make_embedder(embedding, public_only=self.runtime.public_only)
             for step in reembed_agent(self.runtime.store, row.id, embedder, embedding):
                 if on_progress:
                     on_progress(step.done, step.total, f"re-embedded {step.done} of {step.total} passages")
@@ -255,11 +255,15 @@ class MemGPT:
         not an http(s) URL resolving to public addresses, and a `local` model file
         other than the shipped one; the operator's endpoints (the environment's,
         config.yaml's as the runtime opened) and those existing agents use pass.
+        Every model and embedding call of this runtime then connects only to
+        public addresses checked as it connects (no DNS rebinding), except to the
+        operator's endpoints and hosts given as IP addresses or `localhost`.
         `resolver` ((host, port) -> addresses) replaces DNS, for tests.
         """
         from engine.endpoints import EndpointGuard
 
         self._endpoint_guard = EndpointGuard(self.runtime.operator_endpoints, resolver=resolver)
+        self.runtime.public_only = self._endpoint_guard.calls
 
     def _check_endpoints(self, llm: LLMConfig | None, embedding: EmbeddingConfig | None) -> None:
         if self._endpoint_guard is None:
@@ -321,8 +325,8 @@ class MemGPT:
         return self.open_agent(agent).step(text)
 
     def user_message(self, agent: AgentRef, text: str) -> list[Event]:
-        """One user turn, run to the end; the events it produced."""
-        return list(self.stream(agent, text))
+        """One user turn, run to the end; its whole events (the streamed pieces, `partial`, only `stream` gives)."""
+        return [event for event in self.stream(agent, text) if not event.partial]
 
     def stoppable(self, agent: AgentRef, events: Iterator[Event], stop: Callable[[], bool]) -> Iterator[Event]:
         """The agent's turn `events`, ended early once `stop()` is true and nothing is half done.
@@ -475,7 +479,7 @@ class MemGPT:
     def _recall(self, agent: AgentRef) -> RecallMemory:
         row = self._row(agent)
         try:
-            embedder = make_embedder(EmbeddingConfig(**row.embedding_config))
+            embedder = make_embedder(EmbeddingConfig(**row.embedding_config), public_only=self.runtime.public_only)
         except ConfigError:  # recall still searches by words
             embedder = None
         return RecallMemory(self.runtime.store, row.id, embedder)
@@ -487,7 +491,7 @@ class MemGPT:
     def _archival(self, agent: AgentRef) -> ArchivalMemory:
         row = self._row(agent)
         try:
-            embedder = make_embedder(EmbeddingConfig(**row.embedding_config))
+            embedder = make_embedder(EmbeddingConfig(**row.embedding_config), public_only=self.runtime.public_only)
         except ConfigError as e:
             raise ConfigError(f"Agent {row.name!r} has no usable embedder: {e}") from e
         return ArchivalMemory(self.runtime.store, row.id, embedder)
@@ -573,7 +577,7 @@ class MemGPT:
                                          existing.embedding_dim, self.settings.embedding.endpoint)
             except NotFound:
                 config = self.settings.embedding
-        embedder = make_embedder(config)
+        embedder = make_embedder(config, public_only=self.runtime.public_only)
         kwargs: dict[str, Any] = {"requests_per_minute": requests_per_minute, "tokens_per_minute": tokens_per_minute}
         if max_concurrency is not None:
             kwargs["max_concurrency"] = max_concurrency

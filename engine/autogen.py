@@ -166,7 +166,7 @@ def create_memgpt_autogen_agent_from_config(
         info = memgpt.create_agent(name, preset=preset, persona=persona, human=human, llm=llm, embedding=embedding)
         if system_message:
             memgpt.update_core_memory(info.id, "persona", system_message, cause="AutoGen system message")
-    factory = (lambda: make_provider(info.llm, api_key=key)) if key else None
+    factory = (lambda: make_provider(info.llm, api_key=key, public_only=memgpt.runtime.public_only)) if key else None
     interface = interface_kwargs or {}
     return MemGPTAgent(name, memgpt, info.id, provider_factory=factory,
                        show_inner_thoughts=interface.get("show_inner_thoughts", True),

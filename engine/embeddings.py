@@ -8,10 +8,13 @@ does not match them.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from engine.config import EmbeddingConfig
 from engine.errors import ConfigError, EmbeddingMismatch
+
+if TYPE_CHECKING:
+    from engine.llm.public_only import PublicOnly
 
 BATCH_SIZE = 64
 
@@ -47,8 +50,8 @@ class OpenAIEmbedder:
         return vectors
 
 
-def make_embedder(config: EmbeddingConfig) -> Embedder:
-    """The embedder an embedding config describes."""
+def make_embedder(config: EmbeddingConfig, *, public_only: PublicOnly | None = None) -> Embedder:
+    """The embedder an embedding config describes; `public_only`: a public app's connection rule."""
     if config.endpoint_type == "local":
         from engine import minilm
 
@@ -60,5 +63,5 @@ def make_embedder(config: EmbeddingConfig) -> Embedder:
         return minilm.shared_embedder()
     from engine.llm.client import make_client
 
-    client = make_client(config.endpoint_type, config.endpoint, max_retries=3)
+    client = make_client(config.endpoint_type, config.endpoint, max_retries=3, public_only=public_only)
     return OpenAIEmbedder(config.model, config.dim, client)

@@ -20,8 +20,10 @@ every endpoint it is asked to store by `EndpointGuard.check`:
   that runs on a private server). Existing agents are never re-checked.
 - Anything else must be an http(s) URL whose host resolves to public addresses
   only, by the rule `http_request` uses (`engine.tools.handles.WebAccess`).
-  The name is resolved for the check and again when the agent calls the
-  model, so this refuses what a visitor types, not a rebinding DNS server.
+  The HTTP client would resolve the name again when the agent calls the model,
+  so the check alone would not stop a rebinding DNS server: `PublicOnly`
+  (`calls`, engine/llm/public_only.py) makes the runtime's calls connect only
+  to addresses checked by the same rule at connection time.
 - The `local` model's endpoint is a GGUF file the server opens: a visitor may
   only leave it blank (the shipped model) or name a file the operator or an
   existing agent already uses.
@@ -39,12 +41,13 @@ from collections.abc import Callable, Iterable, Mapping
 from engine import secrets
 from engine.config import EmbeddingConfig, LLMConfig, Settings
 from engine.errors import ConfigError, ToolError
+from engine.llm.public_only import PublicOnly
 
 LOOKUP_TIMEOUT = 8.0  # seconds for the DNS answer of a visitor's host name
 # The environment variables that name the operator's own endpoints (engine/secrets.py binds keys to them).
 ENVIRONMENT_URLS = tuple(variable for variable, _ in secrets.KEYS.values())
 
-Resolver = Callable[[str, int], Iterable[str]]
+Resolver = Callable[[str, int], Iterable[str]]  # the same shape as engine.llm.public_only.Resolver
 Configs = Iterable[tuple[LLMConfig | None, EmbeddingConfig | None]]
 
 
@@ -113,12 +116,17 @@ class EndpointGuard:
         self.operator = operator
         self.resolver = resolver or _lookup
         self._env = env
+        # The rule of the calls themselves: the same resolver, and the operator's endpoints connected as usual.
+        self.calls = PublicOnly(self.resolver, self._operators_urls)
 
     def _environment_urls(self) -> set[str]:
         env = os.environ if self._env is None else self._env
         urls = {secrets.normalize_url(env.get(name)) for name in ENVIRONMENT_URLS}
         urls.add(secrets.normalize_url(secrets.OPENAI_URL))  # a fixed public address: no lookup needed
         return {u for u in urls if u}
+
+    def _operators_urls(self) -> set[str]:
+        return set(self.operator.reach.urls) | self._environment_urls()
 
     def check(self, llm: LLMConfig | None, embedding: EmbeddingConfig | None,
               in_use: Callable[[], Configs] = lambda: ()) -> None:
@@ -137,7 +145,7 @@ class EndpointGuard:
             if raw is None:
                 continue  # nothing to reach: building the provider says what is missing
             url = secrets.normalize_url(raw)
-            if url is not None and (url in self.operator.reach.urls or url in self._environment_urls()):
+            if url is not None and url in self._operators_urls():
                 continue
             if url is not None:
                 if existing is None:

@@ -101,12 +101,19 @@ class SystemAlert(Event):
 
 @dataclasses.dataclass(frozen=True)
 class Usage(Event):
+    """The tokens of one model call, and of the turn so far.
+
+    `estimated`: the server gave no counts for this call (a stream without usage),
+    so they were counted here with the app's tokenizer, which may differ from the model's.
+    """
+
     kind: ClassVar[str] = "usage"
     prompt_tokens: int
     completion_tokens: int
     model: str
     step_prompt_tokens: int
     step_completion_tokens: int
+    estimated: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

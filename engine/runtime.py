@@ -11,6 +11,7 @@ from pathlib import Path
 
 from engine.config import Settings, load_settings
 from engine.endpoints import OperatorEndpoints
+from engine.llm.public_only import PublicOnly
 from engine.presets import PresetLibrary
 from engine.store import Store, open_store
 from engine.tools.registry import ToolRegistry, load_registry
@@ -25,6 +26,9 @@ class Runtime:
     # The endpoints the settings named when the runtime opened: the operator's, before any
     # face could rewrite config.yaml (engine/endpoints.py).
     operator_endpoints: OperatorEndpoints = dataclasses.field(init=False)
+    # Set on a public app (MemGPT.restrict_endpoints): every model and embedding call of this runtime connects
+    # only to checked public addresses, except the operator's endpoints (engine/llm/public_only.py).
+    public_only: PublicOnly | None = dataclasses.field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.operator_endpoints = OperatorEndpoints.snapshot(self.settings)

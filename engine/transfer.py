@@ -2,7 +2,8 @@
 
 The file holds everything the agent owns: its row (preset, prompt, functions,
 model and embedding settings), its core memory blocks with their full edit
-history, every message with its `in_context` flag, its own archival passages
+history (removed blocks too, under `removed_blocks`, so their history stays and
+adding the label again brings it back, as in the original), every message with its `in_context` flag, its own archival passages
 with their vectors (base64 of the float32 bytes, so they come back bit for
 bit), its LLM usage records, and the names of the data sources attached to it.
 Sources themselves are shared data and are not copied: on import they are
@@ -75,11 +76,12 @@ def dump_agent(store: Store, agent_id: int) -> dict[str, Any]:
             "seq": seq, "actor": e.actor, "cause": e.cause, "old_value": e.old_value, "new_value": e.new_value,
             "created_at": e.created_at,
         })
-    blocks = [
-        {"label": b.label, "value": b.value, "limit": b.limit, "position": b.position, "updated_at": b.updated_at,
-         "history": edits.get(b.id, [])}
-        for b in blocks_store.list_blocks(store, agent_id)
-    ]
+    def block(b: blocks_store.Block) -> dict[str, Any]:
+        return {"label": b.label, "value": b.value, "limit": b.limit, "position": b.position,
+                "updated_at": b.updated_at, "history": edits.get(b.id, [])}
+
+    blocks = [block(b) for b in blocks_store.list_blocks(store, agent_id)]
+    removed = [{**block(b), "removed_at": removed_at} for b, removed_at in blocks_store.list_removed(store, agent_id)]
     messages = [
         {"role": m.role, "content": m.content, "name": m.name, "tool_calls": m.tool_calls,
          "tool_call_id": m.tool_call_id, "text": m.text, "in_context": m.in_context, "created_at": m.created_at}
@@ -101,7 +103,8 @@ def dump_agent(store: Store, agent_id: int) -> dict[str, Any]:
     ]
     return {
         "format": FORMAT, "version": VERSION, "exported_at": now(),
-        "agent": agent, "blocks": blocks, "messages": messages, "passages": passages, "usage": usage,
+        "agent": agent, "blocks": blocks, "removed_blocks": removed, "messages": messages, "passages": passages,
+        "usage": usage,
         "sources": [s.name for s in sources_store.attached(store, agent_id)],
     }
 
@@ -127,7 +130,7 @@ def export_agent(store: Store, agent_id: int, path: str | Path) -> dict[str, int
 def _counts(data: dict[str, Any]) -> dict[str, int]:
     return {
         "blocks": len(data["blocks"]),
-        "edits": sum(len(b["history"]) for b in data["blocks"]),
+        "edits": sum(len(b["history"]) for b in [*data["blocks"], *data.get("removed_blocks", [])]),
         "messages": len(data["messages"]),
         "passages": len(data["passages"]),
         "sources": len(data["sources"]),
@@ -308,15 +311,21 @@ def _check_agent(agent: Any) -> dict:
     return agent
 
 
-def _check_blocks(blocks: Any) -> None:
-    labels: set[str] = set()
-    for i, block in enumerate(_list(blocks, "blocks")):
-        path = f"blocks[{i}]"
-        _object(block, path, ("label", "value", "limit", "position", "updated_at", "history"))
+def _check_blocks(blocks: Any, where: str = "blocks", labels: set[str] | None = None) -> set[str]:
+    """Check `blocks` (live, or removed with `removed_at`); the labels seen, added to `labels`."""
+    labels = set() if labels is None else labels
+    removed = where == "removed_blocks"
+    for i, block in enumerate(_list(blocks, where)):
+        path = f"{where}[{i}]"
+        _object(block, path, ("label", "value", "limit", "position", "updated_at", "history")
+                + (("removed_at",) if removed else ()))
         label = _string(block["label"], f"{path}.label", pattern=_LABEL)
         if label in labels:
+            # One row per label: a removed block comes back under its label, so it cannot share one.
             raise _Invalid(f"{path}.label", f"block {label!r} appears twice")
         labels.add(label)
+        if removed:
+            _stamp(block["removed_at"], f"{path}.removed_at")
         limit = _integer(block["limit"], f"{path}.limit", 1, MAX_BLOCK_LIMIT)
         value = _string(block["value"], f"{path}.value")
         if len(value) > limit:
@@ -334,6 +343,7 @@ def _check_blocks(blocks: Any) -> None:
             _stamp(edit["created_at"], f"{where}.created_at")
             if "seq" in edit:
                 _integer(edit["seq"], f"{where}.seq", 0, 2**62)
+    return labels
 
 
 def _check_messages(messages: Any) -> None:
@@ -424,9 +434,9 @@ def check(data: Any, where: str = "The file") -> dict[str, Any]:
         )
     try:
         _object(data, "(top level)", ("format", "version", "agent", "blocks", "messages", "passages", "sources"),
-                ("exported_at", "usage"))
+                ("exported_at", "usage", "removed_blocks"))
         agent = _check_agent(data["agent"])
-        _check_blocks(data["blocks"])
+        _check_blocks(data.get("removed_blocks", []), "removed_blocks", _check_blocks(data["blocks"]))
         _check_messages(data["messages"])
         _check_passages(data["passages"], agent["embedding_model"], agent["embedding_dim"])
         _check_usage(data.get("usage", []))
@@ -470,11 +480,12 @@ def load_agent_data(store: Store, data: dict[str, Any]) -> ImportResult:
         db.execute("UPDATE agents SET created_at = ?, updated_at = ?, memory_warning = ? WHERE id = ?",
                    [a["created_at"], a["updated_at"], int(bool(a["memory_warning"])), agent_id])
         edits: list[tuple] = []
-        for block in data["blocks"]:
+        for block in [*data["blocks"], *data.get("removed_blocks", [])]:
             cursor = db.execute(
-                "INSERT INTO memory_blocks (agent_id, label, value, char_limit, position, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [agent_id, block["label"], block["value"], block["limit"], block["position"], block["updated_at"]],
+                "INSERT INTO memory_blocks (agent_id, label, value, char_limit, position, updated_at, removed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [agent_id, block["label"], block["value"], block["limit"], block["position"], block["updated_at"],
+                 block.get("removed_at")],
             )
             edits.extend((cursor.lastrowid, block["label"], e) for e in block["history"])
         edits.sort(key=lambda item: (item[2].get("seq", 0), item[2]["created_at"]))

@@ -168,6 +168,47 @@ def test_chat_edits_multiline_and_save(cli_home, fake_openai):
     assert "roses are red\\nviolets are blue" in sent[-1]["content"]
 
 
+def test_chat_adds_limits_and_removes_a_block(cli_home, fake_openai):
+    make_agent(cli_home, "bo")
+    child = spawn(cli_home, "chat", "--agent", "bo", "--no-verify")
+    child.expect_exact("> ")
+    child.sendline("/block add projects Building an owl box.")
+    child.expect_exact("Added the block projects (20/2000 characters)")
+    child.expect_exact("> ")
+    child.sendline("/block limit projects 5")
+    child.expect_exact("holds 20 characters, more than a limit of 5")  # refused aloud, nothing cut
+    child.sendline("/block limit projects 300")
+    child.expect_exact("The block projects now holds up to 300 characters.")
+    child.sendline("/memory")
+    child.expect_exact("projects (20/300 characters)")
+    child.expect_exact("Building an owl box.")
+    child.expect_exact("> ")
+    child.sendline("/block remove persona")
+    child.expect_exact("Type yes to go on: ")
+    child.sendline("yes")
+    child.expect_exact("cannot be removed")
+    child.sendline("/block remove projects")
+    child.expect_exact("Type yes to go on: ")
+    child.sendline("no")
+    child.expect_exact("Nothing was removed.")
+    child.sendline("/block remove projects")
+    child.expect_exact("Type yes to go on: ")
+    child.sendline("yes")
+    child.expect_exact("Removed the block projects")
+    child.sendline("/block rename projects")
+    child.expect_exact("/block takes add LABEL [TEXT], limit LABEL N or remove LABEL.")
+    child.expect_exact("> ")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    from engine import MemGPT
+
+    with MemGPT(cli_home) as api:
+        assert "projects" not in [b.label for b in api.get_core_memory("bo")]
+        assert [e.cause for e in api.memory_history("bo", "projects")][:1] == ["block removed"]
+
+
 def test_ctrl_c_stops_waiting_and_the_next_turn_works(cli_home, fake_openai):
     make_agent(cli_home, "cy")
     # The model thinks until Ctrl-C has been handled (a fixed 1.5 s stall could run out first on a

@@ -125,6 +125,22 @@ def test_an_added_block_is_in_the_prompt_and_the_memory_tools_edit_it(client, fa
     assert "<projects" not in last["messages"][0]["content"]
 
 
+def test_user_message_returns_the_whole_events_only(client, fake_openai):
+    """The collected turn has no streamed pieces (each would repeat part of a whole event); stream() keeps them."""
+    llm = LLMConfig("openai-compatible", "gpt-test", fake_openai.base_url)
+    emb = EmbeddingConfig("openai-compatible", "test-hash", 64, fake_openai.base_url)
+    client.create_agent("ada", llm=llm, embedding=emb)
+    reply = {"content": "Greeting them warmly.", "tool_calls": [_call("send_message", "s1", message="Hello there!")]}
+    fake_openai.queue_chat(reply)
+    events = client.user_message("ada", "hi")
+    assert not [e for e in events if e.partial]
+    assert [e.kind for e in events if e.kind in ("thought", "assistant_message")] == ["thought", "assistant_message"]
+    fake_openai.queue_chat({**reply, "tool_calls": [_call("send_message", "s2", message="Hello again!")]})
+    streamed = list(client.stream("ada", "hi again"))
+    assert {e.kind for e in streamed if e.partial} == {"thought_delta", "message_delta"}  # the server streamed
+    assert [e.kind for e in streamed if not e.partial] == [e.kind for e in events]
+
+
 def test_an_api_edit_waits_for_a_running_turn_and_loses_nothing(client, fake_openai):
     """A Memory-tab style edit while the agent is mid-turn (editing the same block): both changes survive."""
     llm = LLMConfig("openai-compatible", "gpt-test", fake_openai.base_url)

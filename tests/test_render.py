@@ -54,6 +54,9 @@ def test_failures_alerts_and_errors_are_marked():
 
 def test_status_lines():
     assert "12 prompt" in status_line(Usage(12, 3, "gpt-test", 12, 3))
+    assert "about" not in status_line(Usage(12, 3, "gpt-test", 12, 3))
+    counted = status_line(Usage(1200, 30, "gpt-test", 1200, 30, estimated=True))
+    assert "about 1,200 prompt" in counted and "the server sent no usage" in counted
     assert "Retrying in 2 s" in status_line(Retrying(1, 2.0, "rate limited"))
     assert status_line(Thought("x")) is None
 

@@ -65,6 +65,33 @@ def test_deltas_arrive_in_order_and_add_up_to_the_whole(live, fake_openai):
     assert [e for e in events if e.kind == "usage"][0].prompt_tokens == 10  # usage came in the stream
 
 
+def test_a_stream_without_usage_is_counted_here_and_says_so(live, fake_openai, runtime):
+    from engine import tokens
+    from engine.store import agents as agents_store
+
+    fake_openai.refuse_stream_options = True  # a server that streams but sends no usage
+    agent = live()
+    fake_openai.queue_chat(send(LONG, thought="They asked about owls."))
+    events = list(agent.step("Tell me about owls"))
+    usage = next(e for e in events if e.kind == "usage")
+    assert "stream_options" not in chat_bodies(fake_openai)[-1]
+    assert usage.estimated
+    # The prompt as the agent's context counts it, the reply as the tokenizer counts its text and call.
+    assert usage.prompt_tokens > 500  # the system prompt, memory and function schemas alone are more
+    said = json.dumps({"message": LONG})
+    assert usage.completion_tokens == (tokens.count("They asked about owls.") + tokens.count("send_message")
+                                       + tokens.count(said))
+    calls, prompt, completion = agents_store.usage_totals(runtime.store, agent.row.id)
+    assert (calls, prompt, completion) == (1, usage.prompt_tokens, usage.completion_tokens)
+
+
+def test_usage_the_server_sends_is_not_an_estimate(live, fake_openai):
+    agent = live()
+    fake_openai.queue_chat(send("Hello."))
+    usage = next(e for e in agent.step("hi") if e.kind == "usage")
+    assert (usage.prompt_tokens, usage.completion_tokens, usage.estimated) == (10, 5, False)
+
+
 def test_tool_call_arguments_split_across_chunks_assemble(fake_openai):
     fake_openai.stream_chunk_chars = 3
     tricky = {"name": "human", "content": 'Says "hi" \\ 🦉 naïve\nline two', "request_heartbeat": True}

@@ -93,6 +93,35 @@ def test_round_trip_preserves_everything(rich, store, runtime, embedder, tmp_pat
     assert loaded.context().breakdown["messages"] == rich.context().breakdown["messages"]
 
 
+def test_a_removed_blocks_history_comes_along(rich, store, tmp_path):
+    blocks_store.add(store, rich.row.id, "projects", "Owl box build.", 500, "user", "added in test")
+    blocks_store.remove(store, blocks_store.get(store, rich.row.id, "projects"), "user", "removed in test")
+    path = tmp_path / "ada.json"
+    counts = export_agent(store, rich.row.id, path)
+    assert counts["edits"] == len(_history(store, rich.row.id))
+    new = import_agent(store, path).agent
+    assert _history(store, new.id) == _history(store, rich.row.id)  # the removed block's edits included
+    assert blocks_store.removed_labels(store, new.id) == ["projects"]
+    assert "projects" not in [b.label for b in blocks_store.list_blocks(store, new.id)]
+    # Adding the label again brings the same block back, with its history, as in the original.
+    blocks_store.add(store, new.id, "projects", "Owl box, second try.", 500, "user", "back again")
+    assert [e.cause for e in blocks_store.history(store, new.id, "projects")] == \
+        ["back again", "removed in test", "added in test"]
+
+
+def test_a_removed_block_may_not_share_a_label_with_a_live_one(rich, store, tmp_path):
+    blocks_store.add(store, rich.row.id, "projects", "Owl box build.", 500, "user", "added in test")
+    blocks_store.remove(store, blocks_store.get(store, rich.row.id, "projects"), "user", "removed in test")
+    path = tmp_path / "ada.json"
+    export_agent(store, rich.row.id, path)
+    data = json.loads(path.read_text())
+    data["removed_blocks"][0]["label"] = "human"
+    path.write_text(json.dumps(data))
+    with pytest.raises(TransferError, match=r"removed_blocks\[0\]\.label"):
+        import_agent(store, path)
+    assert [a.name for a in agents_store.list_all(store)] == ["ada"]
+
+
 def test_importing_twice_gives_two_agents(rich, store, tmp_path):
     path = tmp_path / "ada.json"
     export_agent(store, rich.row.id, path)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from engine import MemGPT
 from engine.events import AssistantMessage, Thought, ToolCall, Usage
 from engine.runtime import Runtime
 from tests.support.servers import free_port, launch_app, serve_app
@@ -107,6 +108,40 @@ def test_create_then_message(ws_server, fake_openai):
     kinds = [(f.get("message_type"), f.get("message")) for f in frames[1:-1]]
     assert ("internal_monologue", "About to say 'Hello over the wire!'.") in kinds
     assert ("assistant_message", "Hello over the wire!") in kinds
+
+
+def test_block_commands_edit_core_memory_and_refuse_aloud(ws_server, settings, store, library, registry):
+    url = ws_server()
+
+    def command(**frame):
+        ws.send(json.dumps({"type": "command", **frame}))
+        answer = json.loads(ws.recv(timeout=10))
+        if answer["type"] == "server_error":  # a refusal: the command_response with status error follows
+            assert json.loads(ws.recv(timeout=10)) == {"type": "command_response", "status": "error",
+                                                       "message": answer["message"]}
+        return answer
+
+    with connect(url) as ws:
+        assert "No agent chosen" in command(command="add_block", label="projects")["message"]
+        assert create(ws, "Ada")["status"] == "OK"
+        added = command(command="add_block", label="Projects", value="An owl box.", limit=300)
+        assert added == {"type": "command_response", "status": "OK",
+                         "block": {"label": "projects", "value": "An owl box.", "limit": 300}}
+        assert command(command="set_block_limit", label="projects", limit=50)["block"]["limit"] == 50
+        assert "more than a limit of 5" in command(command="set_block_limit", label="projects", limit=5)["message"]
+        for bad in ({"label": {"x": 1}}, {"label": "x" * 500}, {"label": "projects", "limit": "lots"},
+                    {"label": "notes", "value": ["not", "text"]}, {"label": "9lives"}):
+            assert command(command="add_block", **bad)["type"] == "server_error", bad
+        assert "cannot be removed" in command(command="remove_block", label="persona")["message"]
+        assert command(command="remove_block", label="projects") == {"type": "command_response", "status": "OK",
+                                                                     "removed": "projects"}
+        assert "no core memory block" in command(command="remove_block", label="projects")["message"]
+        assert create(ws, "Bo")["status"] == "OK"  # another agent chosen; agent_name still reaches Ada
+        assert command(command="add_block", label="notes", agent_name="Ada")["block"]["label"] == "notes"
+    api = MemGPT(runtime=Runtime(settings, store, library, registry))
+    assert [b.label for b in api.get_core_memory("Ada")] == ["persona", "human", "notes"]
+    assert [b.label for b in api.get_core_memory("Bo")] == ["persona", "human"]
+    assert [e.cause for e in api.memory_history("Ada", "projects")][0] == "block removed"
 
 
 def test_bad_input_keeps_the_connection_usable(ws_server, fake_openai):
@@ -207,17 +242,31 @@ def test_login_required_when_configured(ws_server):
         assert create(ws, "Guarded")["status"] == "OK"
 
 
-def test_mounted_on_the_web_app_server(runtime, settings, fake_openai, monkeypatch, tmp_path):
+def test_on_the_web_app_server_the_web_login_admits_the_socket(runtime, settings, fake_openai, monkeypatch,
+                                                                tmp_path):
+    import httpx
+
     from webapp.app import build_demo
-    from webapp.serve import mount_websocket
+    from webapp.login import LoginGuard
+    from webapp.serve import websocket_routes
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
     demo = build_demo(runtime)
     demo.queue()
-    port = launch_app(demo)
+    credentials = ("kim", "s3cret")
+    guard = LoginGuard(*credentials)
+    port = launch_app(demo, auth=guard.check, app_kwargs={"routes": websocket_routes(demo, runtime, credentials, guard)})
+    url = f"ws://127.0.0.1:{port}/ws"
     try:
-        mount_websocket(demo, runtime, None)
-        with connect(f"ws://127.0.0.1:{port}/ws") as ws:
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url).close()
+        assert refused.value.response.status_code == 401
+        login = httpx.post(f"http://127.0.0.1:{port}/login", data={"username": "kim", "password": "s3cret"})
+        assert login.status_code == 200
+        cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
+        with connect(url, additional_headers={"Cookie": cookie}) as ws:
             ws.send(json.dumps({"type": "command", "command": "load_agent", "name": "nobody"}))
             assert json.loads(ws.recv(timeout=10))["type"] == "server_error"
     finally:
@@ -307,3 +356,42 @@ def test_a_streaming_reply_sends_delta_frames_then_the_whole(ws_server, fake_ope
     assert {"type": "agent_response", "message_type": "assistant_message",
             "message": "Hello in pieces, over the wire!"} in frames
     assert 0 < sum(1 for f in frames[:reset] if f["type"] == "agent_response_delta")
+
+
+def test_the_web_apps_socket_answers_as_soon_as_its_pages_do(tmp_path, fake_openai):
+    """`python app.py`: the first moment the port serves a page, /ws is there too (it once answered 403 then)."""
+    import http.client
+    import subprocess
+    import sys
+
+    from tests.support.servers import ROOT, app_env, fake_home
+
+    home = fake_home(tmp_path / "home", fake_openai.base_url)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--home", str(home), "--host", "127.0.0.1",
+                             "--port", str(port)], env=app_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # as soon as anything answers HTTP on the port
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "the web app did not start"
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            try:
+                conn.request("GET", "/")
+                status = conn.getresponse().status
+                break
+            except OSError:
+                time.sleep(0.005)
+            finally:
+                conn.close()
+        with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as ws:
+            ws.send(json.dumps({"type": "command", "command": "create_agent", "config": {"name": "early"}}))
+            assert json.loads(ws.recv(timeout=30))["status"] == "OK"
+        assert status == 200
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -211,8 +211,11 @@ def apply_event(history: list[ChatMessage], event: Event) -> list[ChatMessage]:
 def status_line(event: Event) -> str | None:
     """A one-line status for events that do not belong in the transcript."""
     if isinstance(event, Usage):
-        return (f"{event.model}: this call {event.prompt_tokens:,} prompt + {event.completion_tokens:,} completion "
-                f"tokens; this turn {event.step_prompt_tokens:,} + {event.step_completion_tokens:,}")
+        about = "about " if event.estimated else ""
+        counted = " (counted here: the server sent no usage)" if event.estimated else ""
+        return (f"{event.model}: this call {about}{event.prompt_tokens:,} prompt + {event.completion_tokens:,} "
+                f"completion tokens{counted}; this turn {event.step_prompt_tokens:,} + "
+                f"{event.step_completion_tokens:,}")
     if isinstance(event, Retrying):
         return f"Retrying in {event.wait:g} s (attempt {event.attempt}): {event.reason}"
     return None

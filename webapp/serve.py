@@ -70,22 +70,28 @@ def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None
         )
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY)
     guard = LoginGuard(*credentials) if credentials else None  # one count of failures for the page and the socket
+    # /ws is one of the routes the app is built with, so it answers from the server's first connection
+    # (mounted after launch() returned, it was missing for a moment in which pages already answered: a 403).
+    routes = websocket_routes(demo, runtime, credentials, guard, public=is_exposed(host, share))
     # blocked_paths: Gradio's /file= route must never serve the data home, whatever else it allows.
     demo.launch(server_name=host, server_port=port, share=share, auth=guard.check if guard else None,
                 show_error=True, prevent_thread_lock=True, blocked_paths=[str(runtime.settings.home)],
+                app_kwargs={"routes": routes},
                 footer_links=["gradio", "settings"])  # no "Use via API": every event is private (webapp/app.py)
-    mount_websocket(demo, runtime, credentials, guard, public=is_exposed(host, share))
     print(f"WebSocket API on ws://{host}:{port}/ws")
     demo.block_thread()
 
 
-def mount_websocket(demo, runtime, credentials, guard=None, public: bool = False):
-    """The WebSocket API on the web app's own server; a web login (cookie) or Basic auth admits it."""
-    from webapp.websocket import add_route
+def websocket_routes(demo, runtime, credentials, guard=None, public: bool = False) -> list:
+    """The WebSocket API at /ws, as routes for the app `demo.launch()` builds; a web login (cookie) or Basic
+    auth admits it."""
+    from fastapi.routing import APIWebSocketRoute
 
-    app = demo.app
+    from webapp.websocket import websocket_endpoint
 
     def cookie_check(cookies) -> bool:
+        app = demo.app  # the server's app, built by launch(): read when a client connects, not before
         return any(app.tokens.get(value) for key, value in cookies.items() if key.startswith("access-token"))
 
-    return add_route(app, runtime, credentials, cookie_check, guard=guard, public=public)
+    endpoint, _ = websocket_endpoint(runtime, credentials, cookie_check, guard=guard, public=public)
+    return [APIWebSocketRoute("/ws", endpoint)]

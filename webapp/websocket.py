@@ -4,8 +4,13 @@ Client -> server:
   {"type": "command", "command": "create_agent", "config": {...}}
   {"type": "command", "command": "load_agent", "name": "..."}
   {"type": "user_message", "message": "...", "agent_name": "..."}   (agent_name optional once chosen)
+  Core memory blocks of the chosen agent (or of "agent_name"), as the Memory tab edits them:
+  {"type": "command", "command": "add_block", "label": "projects", "value": "...", "limit": 2000}
+  {"type": "command", "command": "set_block_limit", "label": "...", "limit": 500}
+  {"type": "command", "command": "remove_block", "label": "..."}   (persona and human cannot be)
 Server -> client:
-  {"type": "command_response", "status": "OK"}
+  {"type": "command_response", "status": "OK"}   (block commands add "block": {label, value, limit},
+  or "removed": label)
   {"type": "agent_response_start"} / {"type": "agent_response", "message_type": ..., "message": ...}
   / {"type": "agent_response_end"}, {"type": "agent_response_error", "message": ...},
   {"type": "server_error", "message": ...}
@@ -71,6 +76,8 @@ log = logging.getLogger(__name__)
 
 MAX_FRAME_CHARS = 64_000
 MAX_MESSAGE_CHARS = 20_000
+MAX_LABEL_CHARS = 100  # a block label is at most 40; longer is refused before the engine sees it
+BLOCK_COMMANDS = ("add_block", "set_block_limit", "remove_block")
 # Frames a connection may have waiting behind the one being handled; enough for a
 # client that pipelines, small enough that a flood costs little memory.
 MAX_PENDING = 32
@@ -369,13 +376,40 @@ class Session:
                 agent = await asyncio.to_thread(self._create, data.get("config") or {})
             elif name == "load_agent":
                 agent = await asyncio.to_thread(self.api.get_agent, str(data.get("name", "")))
+            elif name in BLOCK_COMMANDS:
+                return await self.send({"type": "command_response", "status": "OK",
+                                        **await self._block_command(name, data)})
             else:
-                return await self._command_failed(f"Unknown command {name!r}; use 'create_agent' or 'load_agent'.")
+                return await self._command_failed(f"Unknown command {name!r}; use 'create_agent', 'load_agent', "
+                                                  f"{', '.join(repr(c) for c in BLOCK_COMMANDS)}.")
         except (MemGPTError, ValueError, TypeError) as e:
             return await self._command_failed(str(e))
         self.agent_id = agent.id
         self.interface.register(agent.id, self.client)
         await self.send({"type": "command_response", "status": "OK", "agent_name": agent.name})
+
+    async def _block_command(self, name: str, data: dict[str, Any]) -> dict[str, Any]:
+        """What a block command did, for its command_response; MemGPTError/ValueError when refused."""
+        agent_name = data.get("agent_name")
+        if agent_name:
+            agent_id = (await asyncio.to_thread(self.api.get_agent, str(agent_name))).id
+        elif self.agent_id is not None:
+            agent_id = self.agent_id
+        else:
+            raise ValueError("No agent chosen: send create_agent or load_agent first, or give agent_name.")
+        label = data.get("label")
+        if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
+            raise ValueError(f"'label' must be a block's name: a string of at most {MAX_LABEL_CHARS} characters.")
+        if name == "remove_block":
+            await asyncio.to_thread(self.api.remove_block, agent_id, label)
+            return {"removed": label.strip().lower()}
+        limit: Any = data.get("limit")  # any JSON value: the engine refuses what is not a whole number in range
+        if name == "add_block":
+            value = data.get("value", "")
+            block = await asyncio.to_thread(self.api.add_block, agent_id, label, value, limit=limit)
+        else:
+            block = await asyncio.to_thread(self.api.set_block_limit, agent_id, label, limit)
+        return {"block": {"label": block.label, "value": block.value, "limit": block.limit}}
 
     async def _command_failed(self, message: str) -> None:
         # server_error as before, then the command_response with an error status that MemGPT's clients wait for.
@@ -448,7 +482,16 @@ async def _deny(websocket: WebSocket, status: int, text: str, headers: dict[str,
 def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | None, cookie_check=None,
               paths: tuple[str, ...] = ("/ws",), guard: LoginGuard | None = None,
               public: bool = False) -> WebSocketInterface:
-    """Mount the endpoint on a FastAPI/Starlette app; returns its interface (for tests).
+    """Mount the endpoint on a FastAPI/Starlette app; returns its interface (for tests)."""
+    endpoint, interface = websocket_endpoint(runtime, credentials, cookie_check, guard=guard, public=public)
+    for path in paths:  # one endpoint, so every path shares the listeners and the agents' lanes
+        app.add_api_websocket_route(path, endpoint)
+    return interface
+
+
+def websocket_endpoint(runtime: MemGPT | Runtime, credentials: tuple[str, str] | None, cookie_check=None, *,
+                       guard: LoginGuard | None = None, public: bool = False):
+    """(the endpoint coroutine, its interface), for a route built before its app (webapp/serve.py).
 
     Basic auth goes through the same throttled check as the web login (`guard`,
     shared with it when both run on one server), so the socket is no side door
@@ -493,9 +536,7 @@ def add_route(app, runtime: MemGPT | Runtime, credentials: tuple[str, str] | Non
             # to tell); a step already running goes on in its agent's lane.
             worker.cancel()
 
-    for path in paths:  # one endpoint, so every path shares the listeners and the agents' lanes
-        app.add_api_websocket_route(path, endpoint)
-    return interface
+    return endpoint, interface
 
 
 def serve_forever(host: str, port: int, home: str | None, auth: str | None) -> None:

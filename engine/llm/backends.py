@@ -23,12 +23,13 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import httpx2
 
 from engine import tokens
 from engine.llm import retry
 from engine.llm.base import LLMError
 from engine.llm.completions_provider import CompletionsProvider
+from engine.llm.public_only import PublicOnly
 
 Payload = Callable[[dict[str, Any], int], dict[str, Any]]
 Reply = Callable[[dict[str, Any]], tuple[str, int, int]]  # (text, prompt tokens, completion tokens); 0 = unknown
@@ -126,11 +127,14 @@ class NativeProvider(CompletionsProvider):
     """The completions provider over a local server's own endpoint."""
 
     def __init__(self, backend: str, endpoint: str | None, model: str, context_window: int, *,
-                 timeout: float = 300.0, **options: Any):
+                 timeout: float = 300.0, public_only: PublicOnly | None = None, **options: Any):
         super().__init__(None, model, context_window, **options)  # no openai client: _request is its own
         self.backend = BACKENDS[backend]
-        self.url = base_url(self.backend, endpoint) + self.backend.path
+        root = base_url(self.backend, endpoint)
+        self.url = root + self.backend.path
         self.timeout = timeout
+        # A public app's rule: the call connects only to checked addresses (engine/llm/public_only.py).
+        self._public_only = public_only if public_only is not None and public_only.applies(root) else None
 
     @property
     def call_timeout(self) -> float | None:
@@ -143,10 +147,14 @@ class NativeProvider(CompletionsProvider):
         timeout = self.timeout if left is None else max(0.1, min(self.timeout, left))
         try:
             # No redirects and no key: a local server that redirects is misconfigured, and says so.
-            response = httpx.post(self.url, json=body, timeout=timeout, follow_redirects=False)
-        except httpx.TimeoutException as e:
+            if self._public_only is None:
+                response = httpx2.post(self.url, json=body, timeout=timeout, follow_redirects=False)
+            else:
+                with httpx2.Client(transport=self._public_only.transport(), follow_redirects=False) as client:
+                    response = client.post(self.url, json=body, timeout=timeout)
+        except httpx2.TimeoutException as e:
             raise LLMError(f"The model server at {self.url} did not answer in time ({e}).", retryable=True) from e
-        except httpx.HTTPError as e:
+        except httpx2.HTTPError as e:
             raise LLMError(f"Cannot reach the model server at {self.url}: {e}", retryable=True) from e
         if response.status_code >= 400:
             text = response.text[:300]

@@ -40,6 +40,7 @@ from engine import secrets
 from engine.errors import ConfigError
 from engine.llm import retry
 from engine.llm.cache import BoundedCache
+from engine.llm.public_only import PublicOnly, Resolver
 
 DEFAULT_TIMEOUT = 60.0
 AZURE_API_VERSION = "2024-10-21"
@@ -122,10 +123,13 @@ def _response_hook(response: httpx2.Response) -> None:
     raise NotJSONReply(message, response.status_code)
 
 
-def _http_client(timeout: float) -> httpx2.Client:
+def _http_client(timeout: float, checked: Resolver | None = None) -> httpx2.Client:
     # Event hooks rather than a transport: they also run when an environment proxy supplies the transport.
     # No redirects: a key header (Azure's `api-key` is not stripped across hosts) must not follow one.
-    return httpx2.Client(timeout=timeout, follow_redirects=False,
+    # `checked`: a public app's call, connected only to the checked addresses (engine/llm/public_only.py);
+    # giving a transport also turns environment proxies off, which would resolve the name again.
+    transport = PublicOnly(checked).transport() if checked is not None else None
+    return httpx2.Client(timeout=timeout, follow_redirects=False, transport=transport,
                          event_hooks={"request": [_request_hook], "response": [_response_hook]})
 
 
@@ -134,15 +138,17 @@ def _digest(key: str) -> bytes:
 
 
 def _cached(kind: str, endpoint_type: str, url: str, key: str, timeout: float, max_retries: int,
-            api_version: str | None = None) -> openai.OpenAI:
+            api_version: str | None = None, public_only: PublicOnly | None = None) -> openai.OpenAI:
+    checked = public_only.resolver if public_only is not None and public_only.applies(url) else None
+
     def build() -> openai.OpenAI:
         common: dict[str, Any] = dict(api_key=key, timeout=timeout, max_retries=max_retries,
-                                      http_client=_http_client(timeout))
+                                      http_client=_http_client(timeout, checked))
         if kind == "azure":
             return openai.AzureOpenAI(azure_endpoint=url, api_version=api_version, **common)
         return openai.OpenAI(base_url=url, **common)
 
-    cache_key = (kind, endpoint_type, url, api_version, _digest(key), float(timeout), max_retries)
+    cache_key = (kind, endpoint_type, url, api_version, _digest(key), float(timeout), max_retries, checked)
     return _clients.get_or_build(cache_key, build)
 
 
@@ -153,12 +159,15 @@ def make_client(
     api_key: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     max_retries: int = 0,
+    public_only: PublicOnly | None = None,
 ) -> openai.OpenAI:
     """A configured client (shared: built once per process for these settings and key).
 
     Retries are ours (with events), so the client's are off by default.
     `api_key` is a key the caller brought for this very endpoint (a URL and key
     typed together); without it, only a key bound to the endpoint is sent.
+    `public_only`: a public app's rule; a URL it applies to gets a client that
+    connects only to checked public addresses.
     """
     own_key = (api_key or "").strip() or None
     if endpoint_type == "azure":
@@ -171,17 +180,17 @@ def make_client(
                 "AZURE_OPENAI_ENDPOINT set to this endpoint, or save a key for it in the Config tab."
             )
         version = os.environ.get("AZURE_OPENAI_API_VERSION", AZURE_API_VERSION)
-        return _cached("azure", endpoint_type, endpoint, key, timeout, max_retries, version)
+        return _cached("azure", endpoint_type, endpoint, key, timeout, max_retries, version, public_only)
     if endpoint_type == "openai":
         base_url = openai_base_url(endpoint)
         key = own_key or config_mod.api_key("openai", base_url)
         if not key and secrets.normalize_url(base_url) == secrets.normalize_url(secrets.OPENAI_URL):
             raise ConfigError("OpenAI needs an API key: set OPENAI_API_KEY.")
         # Another URL with no key bound to it is most likely a local server speaking OpenAI's API.
-        return _cached("openai", endpoint_type, base_url, key or NO_KEY, timeout, max_retries)
+        return _cached("openai", endpoint_type, base_url, key or NO_KEY, timeout, max_retries, None, public_only)
     if endpoint_type in ("openai-compatible", "completions"):
         if not endpoint:
             raise ConfigError(f"An {endpoint_type} endpoint needs a base URL (for example http://localhost:8080/v1).")
         key = own_key or config_mod.api_key(endpoint_type, endpoint)
-        return _cached("openai", endpoint_type, endpoint, key or NO_KEY, timeout, max_retries)
+        return _cached("openai", endpoint_type, endpoint, key or NO_KEY, timeout, max_retries, None, public_only)
     raise ConfigError(f"Endpoint type {endpoint_type!r} is not reached through the openai client.")

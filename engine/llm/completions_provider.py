@@ -125,6 +125,8 @@ class CompletionsProvider:
             raise LLMError("This provider has no client to send requests with.")
         try:
             response = self._client.completions.create(**request)
+        except LLMError:  # raised under the client by our own transport (engine/llm/public_only.py)
+            raise
         except Exception as e:
             raise classify(e) from e
         if not response.choices:

@@ -310,6 +310,8 @@ class OpenAIProvider(_Streaming):
         try:
             response = self._client.chat.completions.create(
                 model=self.model, messages=[], extra_body=request_body(messages, functions, legacy=legacy), **extra)
+        except LLMError:  # raised under the client by our own transport (engine/llm/public_only.py)
+            raise
         except Exception as e:
             if functions and not legacy and _refuses_tools(e):
                 raise _ToolsRefused() from e

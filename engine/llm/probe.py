@@ -11,7 +11,9 @@ The URL comes from a browser, so it is a stranger's: `guard_url` resolves it
 and, unless private addresses are allowed (the app is not exposed, or the
 URL is the operator's own from the environment), refuses loopback, private,
 link-local and reserved answers by the rule `http_request` uses
-(`engine.tools.handles`). Every request has short timeouts and sends only a
+(`engine.tools.handles`); the test's requests then connect only to addresses
+checked by that rule as they connect (`engine.llm.public_only`), so a DNS
+answer that changes after the check cannot turn the test inward. Every request has short timeouts and sends only a
 key typed for this very URL or one bound to it (`engine.secrets`); no text
 shown to the user carries the key, even when a server echoes it.
 """
@@ -29,12 +31,13 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from engine import config as config_mod
 from engine import secrets
 from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
+from engine.llm.public_only import AddressRefused, PublicOnly
 
 TIMEOUT = 8.0  # seconds per request: a test answers quickly or says that it did not
 DEADLINE = 20.0  # seconds for the test chat call with everything it does (a completions server may wait longer)
@@ -106,6 +109,15 @@ def _resolve(host: str, port: int, timeout: float) -> list[str]:
         pool.shutdown(wait=False)
 
 
+def _lookup(host: str, port: int) -> list[str]:
+    return _resolve(host, port, TIMEOUT)
+
+
+def _public_only(allow_private: bool) -> PublicOnly | None:
+    """The rule the test's own requests connect by: None when private addresses are allowed."""
+    return None if allow_private else PublicOnly(_lookup)  # one function: clients built for it are shared
+
+
 def guard_url(url: str, *, allow_private: bool, timeout: float = TIMEOUT) -> None:
     """Raise _Failed unless `url` is an http(s) URL whose host resolves (to public addresses unless allowed)."""
     from engine.errors import ToolError
@@ -158,7 +170,7 @@ def _transport_words(error: BaseException, timeout: float) -> str | None:
         if isinstance(e, TimeoutError) or "Timeout" in name:
             return f"it did not answer within {timeout:g} s (timed out)"
     for e in _chain(error):
-        if isinstance(e, (OSError, httpx.TransportError)) or "Connection" in type(e).__name__:
+        if isinstance(e, (OSError, httpx2.TransportError)) or "Connection" in type(e).__name__:
             return f"the connection failed ({_first_line(e)})"
     return None
 
@@ -239,7 +251,8 @@ def _offered(models: tuple[str, ...]) -> str:
 
 # ------------------------------------------------------------------ the steps
 
-def list_models(url: str, key: str | None, *, timeout: float = TIMEOUT) -> tuple[str, ...]:
+def list_models(url: str, key: str | None, *, timeout: float = TIMEOUT,
+                public_only: PublicOnly | None = None) -> tuple[str, ...]:
     """The names `GET {url}/models` lists; () when the server has no such route. _Failed when it tells of a fault."""
     from engine.llm.client import describe_non_json
 
@@ -247,8 +260,10 @@ def list_models(url: str, key: str | None, *, timeout: float = TIMEOUT) -> tuple
     headers = {"Accept": "application/json"}
     if key:
         headers["Authorization"] = f"Bearer {key}"
+    transport = public_only.transport() if public_only is not None and public_only.applies(url) else None
     try:
-        with httpx.stream("GET", target, headers=headers, timeout=timeout, follow_redirects=False) as response:
+        with httpx2.Client(transport=transport, follow_redirects=False) as client, \
+                client.stream("GET", target, headers=headers, timeout=timeout) as response:
             raw = b""
             for chunk in response.iter_bytes():
                 raw += chunk
@@ -257,7 +272,9 @@ def list_models(url: str, key: str | None, *, timeout: float = TIMEOUT) -> tuple
             status = response.status_code
             content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
             location = response.headers.get("location")
-    except httpx.HTTPError as e:
+    except AddressRefused as e:
+        raise _Failed(f"Could not reach {url}: {e}", url) from None
+    except httpx2.HTTPError as e:
         words = _transport_words(e, timeout) or _first_line(e)
         raise _Failed(f"Could not reach {url}: {words}.", url) from None
     text = raw.decode("utf-8", "replace")
@@ -298,11 +315,11 @@ def _call_words(error: BaseException, url: str, model: str, route: str, models: 
     return f"The test at {url} failed: {error}"
 
 
-def _chat_once(config: LLMConfig, api_key: str | None, timeout: float):
+def _chat_once(config: LLMConfig, api_key: str | None, timeout: float, public_only: PublicOnly | None = None):
     from engine.llm.providers import make_provider
     from engine.llm.retry import RetryPolicy, call_quietly
 
-    provider = make_provider(config, timeout=timeout, api_key=api_key)
+    provider = make_provider(config, timeout=timeout, api_key=api_key, public_only=public_only)
     messages = [{"role": "user", "content": "Reply with the word: ready"}]
     reply = call_quietly(lambda: provider.complete(messages, []), RetryPolicy(max_attempts=1, max_elapsed=DEADLINE))
     return reply, getattr(provider, "model", config.model)
@@ -326,18 +343,19 @@ def probe_llm(config: LLMConfig, *, api_key: str | None = None, allow_private: b
     typed = (api_key or "").strip() or None
     key = typed or config_mod.api_key(config.endpoint_type, url)
     models: tuple[str, ...] = ()
+    public_only = _public_only(allow_private or from_env)
     try:
         guard_url(url, allow_private=allow_private or from_env, timeout=timeout)
         from engine.llm.backends import BACKENDS
 
         # The native backends have no OpenAI-style /models, and Azure's wants a deployment API version.
         if config.endpoint_type not in BACKENDS and config.endpoint_type != "azure":
-            models = list_models(url, key, timeout=timeout)
+            models = list_models(url, key, timeout=timeout, public_only=public_only)
     except _Failed as failed:
         return ProbeResult(False, _scrub(failed.summary, key), url, from_env)
     route = "/completions" if config.endpoint_type == "completions" else "/chat/completions"
     try:
-        reply, model = _chat_once(config, typed, timeout)
+        reply, model = _chat_once(config, typed, timeout, public_only)
     except (MemGPTError, Exception) as e:  # every failure is a result to show, not a crash
         words = _call_words(e, url, config.model, route, models, bool(key), timeout)
         return ProbeResult(False, _scrub(words, key), url, from_env, models)
@@ -376,6 +394,7 @@ def probe_embedder(config: EmbeddingConfig, *, api_key: str | None = None, allow
         return ProbeResult(False, f"The {config.endpoint_type} embedder needs a base URL.")
     typed = (api_key or "").strip() or None
     key = typed or config_mod.api_key(config.endpoint_type, url)
+    public_only = _public_only(allow_private or from_env)
     try:
         guard_url(url, allow_private=allow_private or from_env, timeout=timeout)
     except _Failed as failed:
@@ -383,7 +402,8 @@ def probe_embedder(config: EmbeddingConfig, *, api_key: str | None = None, allow
     try:
         from engine.llm.client import make_client
 
-        client = make_client(config.endpoint_type, config.endpoint, api_key=typed, timeout=timeout)
+        client = make_client(config.endpoint_type, config.endpoint, api_key=typed, timeout=timeout,
+                             public_only=public_only)
         response = client.embeddings.create(model=config.model, input=[PROBE_TEXT])
         vector = response.data[0].embedding
         dimension = len(vector)

@@ -17,6 +17,7 @@ from engine.errors import ConfigError
 from engine.llm.cache import BoundedCache
 from engine.llm.client import CACHE_SIZE, make_client
 from engine.llm.models import context_window
+from engine.llm.public_only import PublicOnly
 
 _providers: BoundedCache[Any] = BoundedCache(CACHE_SIZE)
 LOCAL_SERVER_TIMEOUT = 300.0  # CPU servers can take minutes over a first long prompt
@@ -33,11 +34,13 @@ def on_this_machine(url: str | None) -> bool:
         return False
 
 
-def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | None = None):
+def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | None = None,
+                  public_only: PublicOnly | None = None):
     """The provider for `config`; a clear ConfigError when it cannot be built.
 
     `api_key` is one the caller brought for `config.endpoint` itself (the Config
     tab's test); otherwise only a key bound to that endpoint is sent.
+    `public_only`: a public app's connection rule (engine/llm/public_only.py).
     """
     window = context_window(config.model, config.context_window)
     if config.endpoint_type in ("openai", "azure", "openai-compatible"):
@@ -45,7 +48,8 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | No
 
         if config.endpoint_type == "openai-compatible" and on_this_machine(config.endpoint):
             timeout = max(timeout, LOCAL_SERVER_TIMEOUT)  # llama.cpp, Ollama, LM Studio... on this machine
-        client = make_client(config.endpoint_type, config.endpoint, api_key=api_key, timeout=timeout)
+        client = make_client(config.endpoint_type, config.endpoint, api_key=api_key, timeout=timeout,
+                             public_only=public_only)
         return _providers.get_or_build(("openai", client, config.model, window),
                                        lambda: OpenAIProvider(client, config.model, window))
     if config.endpoint_type == "local":
@@ -57,7 +61,8 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | No
         from engine.llm.completions_provider import CompletionsProvider
 
         # CPU servers can take a minute on a first long prompt; the default timeout would cut them off.
-        client = make_client("completions", config.endpoint, api_key=api_key, timeout=max(timeout, LOCAL_SERVER_TIMEOUT))
+        client = make_client("completions", config.endpoint, api_key=api_key, timeout=max(timeout, LOCAL_SERVER_TIMEOUT),
+                             public_only=public_only)
         wrapper = config.wrapper or "chatml"
         return _providers.get_or_build(
             ("completions", client, config.model, window, wrapper, config.grammar),
@@ -67,5 +72,6 @@ def make_provider(config: LLMConfig, *, timeout: float = 60.0, api_key: str | No
     if config.endpoint_type in BACKENDS:
         # MemGPT's local backends, each through its own endpoint (engine/llm/backends.py).
         return NativeProvider(config.endpoint_type, config.endpoint, config.model, window,
-                              timeout=max(timeout, LOCAL_SERVER_TIMEOUT), wrapper=config.wrapper or "chatml", grammar=config.grammar)
+                              timeout=max(timeout, LOCAL_SERVER_TIMEOUT), wrapper=config.wrapper or "chatml",
+                              grammar=config.grammar, public_only=public_only)
     raise ConfigError(f"Unknown endpoint type {config.endpoint_type!r}.")

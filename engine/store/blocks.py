@@ -68,6 +68,16 @@ def get(store: Store, agent_id: int, label: str) -> Block:
     return _block(row)
 
 
+def list_removed(store: Store, agent_id: int) -> list[tuple[Block, str]]:
+    """The agent's removed blocks as they were when removed, each with its `removed_at`."""
+    rows = store.db.execute(
+        f"SELECT {_BLOCK_COLUMNS}, removed_at FROM memory_blocks WHERE agent_id = ? AND removed_at IS NOT NULL "
+        "ORDER BY id",
+        [agent_id],
+    ).fetchall()
+    return [(_block(r[:-1]), r[-1]) for r in rows]
+
+
 def removed_labels(store: Store, agent_id: int) -> list[str]:
     """Labels of the agent's removed blocks (their history is still there)."""
     rows = store.db.execute(

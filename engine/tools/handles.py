@@ -126,6 +126,42 @@ def _system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
+def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.split("%")[0])
+    except ValueError:
+        return None
+
+
+def checked_addresses(host: str, port: int, *, resolver: Callable[[str, int], Iterable[str]] | None = None,
+                      allow_private: bool = False, shown: str | None = None) -> tuple[str, ...]:
+    """The addresses `host` (an IP address, or an ASCII name resolved once by `resolver`) stands for, every one
+    checked by `address_refusal` unless `allow_private`; a ToolError naming `shown` (default: the host) otherwise."""
+    shown = shown or host
+    literal = _literal(host)
+    if literal is None:
+        try:
+            answers = list((resolver or _system_resolver)(host, port))
+        except (OSError, UnicodeError) as e:
+            raise ToolError(f"Cannot resolve host {host!r}: {e}") from e
+        if not answers:
+            raise ToolError(f"Cannot resolve host {host!r}: no addresses.")
+        try:
+            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in answers]
+        except ValueError as e:
+            raise ToolError(f"Cannot resolve host {host!r}: {e}") from e
+    else:
+        addresses = [literal]
+    addresses = [a.ipv4_mapped if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped else a
+                 for a in addresses]
+    if not allow_private:
+        for address in addresses:
+            reason = address_refusal(address)
+            if reason:
+                raise ToolError(f"Requests to {shown} ({address}) are refused: {reason}.")
+    return tuple(dict.fromkeys(str(a) for a in addresses))
+
+
 @dataclasses.dataclass(frozen=True)
 class Target:
     """One checked hop: where the request goes (`address`) and what it says it is for (`url`)."""
@@ -168,34 +204,14 @@ class WebAccess:
         except ValueError as e:
             raise ToolError(f"The URL's port is not valid: {e}") from e
         host = parts.hostname
-        try:
-            literal = ipaddress.ip_address(host.split("%")[0])
-        except ValueError:
-            literal = None
+        literal = _literal(host)
         if literal is None:
             try:
                 host = host.encode("idna").decode("ascii")
             except UnicodeError as e:
                 raise ToolError(f"The host name {parts.hostname!r} is not valid: {e}") from e
-            try:
-                answers = list((self.resolver or _system_resolver)(host, port))
-            except (OSError, UnicodeError) as e:
-                raise ToolError(f"Cannot resolve host {host!r}: {e}") from e
-            if not answers:
-                raise ToolError(f"Cannot resolve host {host!r}: no addresses.")
-            try:
-                addresses = [ipaddress.ip_address(a.split("%")[0]) for a in answers]
-            except ValueError as e:
-                raise ToolError(f"Cannot resolve host {host!r}: {e}") from e
-        else:
-            addresses = [literal]
-        addresses = [a.ipv4_mapped if isinstance(a, ipaddress.IPv6Address) and a.ipv4_mapped else a
-                     for a in addresses]
-        if not self.allow_private:
-            for address in addresses:
-                reason = address_refusal(address)
-                if reason:
-                    raise ToolError(f"Requests to {parts.hostname} ({address}) are refused: {reason}.")
+        addresses = checked_addresses(host, port, resolver=self.resolver, allow_private=self.allow_private,
+                                      shown=parts.hostname)
         target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=~") + (
             "?" + quote(parts.query, safe="/%:@!$&'()*+,;=~?") if parts.query else "")
         name = f"[{host}]" if literal is not None and literal.version == 6 else host
@@ -203,7 +219,7 @@ class WebAccess:
         return Target(
             url=httpcore.URL(scheme=parts.scheme, host=host, port=port, target=target),
             host_header=host_header,
-            addresses=tuple(dict.fromkeys(str(a) for a in addresses)),
+            addresses=addresses,
         )
 
     def request(self, method: str, url: str, body: str | None = None) -> tuple[int, str, bool]:

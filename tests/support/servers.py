@@ -91,7 +91,7 @@ class AppProcess:
             [sys.executable, str(ROOT / "app.py"), *face, "--home", str(home), "--host", "127.0.0.1",
              "--port", str(self.port)], env=env or app_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 90
-        while True:  # ready when a WebSocket handshake succeeds (the web app mounts /ws just after it listens)
+        while True:  # ready when a WebSocket handshake succeeds
             assert self.proc.poll() is None, self.proc.stdout.read()
             try:
                 with connect(self.url, open_timeout=2):
