@@ -110,6 +110,12 @@ def test_dimension_mismatch_is_refused(store, agent, make_agent):
         passages_store.insert_many(
             store, [("t", [float("nan")] * 64, {})], embedding_model="test-hash", embedding_dim=64, agent_id=agent.id
         )
+    # In a batch (checked as one matrix) the bad vector is still named, and nothing is stored.
+    for bad, message in (([0.1] * 32, "Expected a 64-d vector"), ([0.1] * 63 + [float("inf")], "infinite")):
+        with pytest.raises(EmbeddingMismatch, match=message):
+            passages_store.insert_many(store, [("good", [0.1] * 64, {}), ("bad", bad, {})],
+                                       embedding_model="test-hash", embedding_dim=64, agent_id=agent.id)
+    assert passages_store.list_for_agent(store, agent.id, 0, 10) == []
 
 
 def test_sources_attach_detach_and_isolation(store, agent, make_agent, embedder):
