@@ -388,7 +388,9 @@ _PASSAGE_SELECT = (
 
 def _passage(row: tuple) -> Passage:
     pid, agent_id, source_id, source_name, text, meta, model, dim, created = row
-    return Passage(pid, agent_id, source_id, source_name, text, json.loads(meta), model, dim, created)
+    # Most passages carry no metadata; a hybrid search reads ~300 rows, so skip the parser for those.
+    return Passage(pid, agent_id, source_id, source_name, text, {} if meta == "{}" else json.loads(meta), model, dim,
+                   created)
 
 
 def fetch(store: Store, ids: list[int]) -> dict[int, Passage]:
