@@ -145,7 +145,7 @@ class BitIndex:
         xor, ones = np.empty_like(words[0]), np.empty(len(array.ids), dtype=np.uint8)
         for row, word in zip(words, query):
             np.bitwise_xor(row, word, out=xor)
-            distance += np.bitwise_count(xor, out=ones)
+            np.add(distance, np.bitwise_count(xor, out=ones), out=distance)
         if count < len(distance):
             picked = np.argpartition(distance, count)[:count]
         else:
