@@ -583,15 +583,51 @@ def keyword_scored(store: Store, agent_id: int, query: str, limit: int, *, words
         return pg_search.keyword_passages(store, agent_id, words, limit, _VISIBLE, any_word=any_word,
                                           where=where, params=params)
     expressions = (fts.match_any(words),) if any_word else (fts.match_all(words), fts.match_any(words))
+    db = store.db
+    unfiltered = not where and _sees_everything(db, agent_id)
     for expression in expressions:
-        rows = store.db.execute(
-            "SELECT p.id, passages_fts.rank FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
-            f"WHERE passages_fts MATCH :q AND {_VISIBLE}{where} ORDER BY passages_fts.rank, p.id LIMIT :limit",
-            {"q": expression, "agent": agent_id, "limit": limit, **params},
-        ).fetchall()
+        rows = _best_of_all(db, agent_id, expression, limit) if unfiltered else None
+        if rows is None:
+            rows = db.execute(
+                "SELECT p.id, passages_fts.rank FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
+                f"WHERE passages_fts MATCH :q AND {_VISIBLE}{where} ORDER BY passages_fts.rank, p.id LIMIT :limit",
+                {"q": expression, "agent": agent_id, "limit": limit, **params},
+            ).fetchall()
         if rows or len(words) == 1:
             return [(r[0], -float(r[1])) for r in rows]  # FTS5's rank is BM25 negated: lower is better
     return []
+
+
+def _sees_everything(db, agent_id: int) -> bool:
+    """Whether every stored passage is one the agent may search (one agent, or its sources only), by the counts."""
+    total, visible = db.execute(
+        "SELECT coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE owner = :own OR owner IN "
+        "(SELECT 's' || source_id FROM agent_sources WHERE agent_id = :agent)), 0) FROM passage_counts",
+        {"own": owner_key(agent_id=agent_id), "agent": agent_id},
+    ).fetchone()
+    return total == visible
+
+
+def _best_of_all(db, agent_id: int, expression: str, limit: int) -> list[tuple[int, float]] | None:
+    """The best `limit` matches of all passages, when every one of them is the agent's to see; else None.
+
+    Skips looking up each match's owner in `passages` (a third of a keyword search
+    over 100k passages, docs/benchmarks.md). If the best of all are visible they
+    are the best of the visible ones too, so this is checked on the rows returned,
+    not trusted to the counts that chose this path.
+    """
+    rows = db.execute(
+        "SELECT rowid, rank FROM passages_fts WHERE passages_fts MATCH :q ORDER BY rank, rowid LIMIT :limit",
+        {"q": expression, "limit": limit},
+    ).fetchall()
+    if not rows:
+        return rows
+    seen = db.execute(
+        f"SELECT count(*) FROM passages p WHERE p.id IN ({','.join('?' * len(rows))}) AND "
+        "(p.agent_id = ? OR p.source_id IN (SELECT source_id FROM agent_sources WHERE agent_id = ?))",
+        [*(r[0] for r in rows), agent_id, agent_id],
+    ).fetchone()[0]
+    return rows if seen == len(rows) else None
 
 
 def keyword_count(store: Store, agent_id: int, words: list[str], *, since: str | None = None,
@@ -602,7 +638,10 @@ def keyword_count(store: Store, agent_id: int, words: list[str], *, since: str |
     where, params = _time_clause(since, until)
     if store.dialect == "postgres":
         return pg_search.keyword_count(store, agent_id, words, _VISIBLE, where=where, params=params)
-    return store.db.execute(
+    db = store.db
+    if not where and _sees_everything(db, agent_id):  # a total to show, so the counts are trusted here
+        return db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", [fts.match_any(words)]).fetchone()[0]
+    return db.execute(
         "SELECT count(*) FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
         f"WHERE passages_fts MATCH :q AND {_VISIBLE}{where}",
         {"q": fts.match_any(words), "agent": agent_id, **params},
