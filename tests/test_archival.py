@@ -110,6 +110,12 @@ def test_dimension_mismatch_is_refused(store, agent, make_agent):
         passages_store.insert_many(
             store, [("t", [float("nan")] * 64, {})], embedding_model="test-hash", embedding_dim=64, agent_id=agent.id
         )
+    # In a batch (checked as one matrix) the bad vector is still named, and nothing is stored.
+    for bad, message in (([0.1] * 32, "Expected a 64-d vector"), ([0.1] * 63 + [float("inf")], "infinite")):
+        with pytest.raises(EmbeddingMismatch, match=message):
+            passages_store.insert_many(store, [("good", [0.1] * 64, {}), ("bad", bad, {})],
+                                       embedding_model="test-hash", embedding_dim=64, agent_id=agent.id)
+    assert passages_store.list_for_agent(store, agent.id, 0, 10) == []
 
 
 def test_sources_attach_detach_and_isolation(store, agent, make_agent, embedder):
@@ -172,3 +178,49 @@ def test_openai_embedder_against_local_server(store, make_agent, fake_openai, em
     wrong = OpenAIEmbedder(embedder.name, 128, client)
     with pytest.raises(EmbeddingMismatch, match="128-d expected"):
         wrong.embed(["x"])
+
+
+def _joined_keyword(store, agent_id: int, words: list[str], limit: int) -> list[tuple[int, float]]:
+    """Keyword matches the long way: every match's owner checked in `passages` (what the shortcut must equal)."""
+    from engine.store import fts
+
+    rows = store.db.execute(
+        "SELECT p.id, passages_fts.rank FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
+        f"WHERE passages_fts MATCH :q AND {passages_store._VISIBLE} ORDER BY passages_fts.rank, p.id LIMIT :limit",
+        {"q": fts.match_any(words), "agent": agent_id, "limit": limit},
+    ).fetchall()
+    return [(r[0], -float(r[1])) for r in rows]
+
+
+@pytest.mark.sqlite_only
+def test_keyword_search_of_an_agent_that_sees_everything_matches_the_owner_checked_one(store, agent, make_agent,
+                                                                                       embedder):
+    """With one agent (and its sources) the owner lookups are skipped; the ranking must not move."""
+    memory = ArchivalMemory(store, agent.id, embedder)
+    memory.insert_many([(f"{fact} Note {i} on paris and honey." if i % 3 else fact, None, None)
+                        for i, fact in enumerate(FACTS * 4)])
+    source = sources_store.create(store, "manual", embedder.name, embedder.dimension)
+    sources_store.attach(store, agent.id, source.id)
+    passages_store.insert_many(store, [("Honey from Paris, a manual.", embedder.embed(["x"])[0], {})],
+                               embedding_model=embedder.name, embedding_dim=embedder.dimension, source_id=source.id)
+    words = ["paris", "honey"]
+    assert passages_store._sees_everything(store.db, agent.id)
+    for limit in (1, 5, 100):
+        found = passages_store.keyword_scored(store, agent.id, "paris honey", limit, words=words, any_word=True)
+        assert found == _joined_keyword(store, agent.id, words, limit) and found
+    assert passages_store.keyword_count(store, agent.id, words) == len(_joined_keyword(store, agent.id, words, 1000))
+
+    # Another agent's passages: the owner check is back, and none of bob's passages comes through.
+    bob = make_agent("bob")
+    ArchivalMemory(store, bob.id, embedder).insert_many([("Paris honey paris honey, bob's secret.", None, None)] * 3)
+    assert not passages_store._sees_everything(store.db, agent.id)
+    found = passages_store.keyword_scored(store, agent.id, "paris honey", 100, words=words, any_word=True)
+    assert found == _joined_keyword(store, agent.id, words, 100)
+    assert "secret" not in " ".join(p.text for p in passages_store.fetch(store, [pid for pid, _ in found]).values())
+
+    # Even if the counts lied (they are what chose the shortcut), the rows themselves are checked.
+    store.db.execute("UPDATE passage_counts SET n = 0 WHERE owner = ?", [f"a{bob.id}"])
+    store.db.conn.commit()
+    assert passages_store._sees_everything(store.db, agent.id)
+    found = passages_store.keyword_scored(store, agent.id, "paris honey", 100, words=words, any_word=True)
+    assert found == _joined_keyword(store, agent.id, words, 100)

@@ -123,3 +123,25 @@ def test_arrays_beyond_the_budget_are_dropped(store, make_agent, embedder, appro
         ArchivalMemory(store, row.id, embedder).insert_many(items(TEXTS))
         search(store, row.id, embedder, "copper orchid")
     assert len(store.bit_index._arrays) == 1  # the most recent owner's array alone
+
+
+@pytest.mark.parametrize("dim", [64, 24, 384])  # 64-bit words, bytes, and the 6 words of MiniLM's 384-d
+def test_candidates_are_the_nearest_in_hamming_distance(store, make_agent, dim):
+    """The word-major scan must rank by the same Hamming distance sqlite-vec's own bits give."""
+    agent = make_agent("hamming", embedding=EmbeddingConfig("openai-compatible", "random", dim))
+    rng = np.random.default_rng(dim)
+    vectors = rng.standard_normal((300, dim)).astype(np.float32)
+    ids = passages_store.insert_many(store, [(f"p{i}", v, None) for i, v in enumerate(vectors)],
+                                     embedding_model="random", embedding_dim=dim, agent_id=agent.id)
+    query = rng.standard_normal(dim).astype(np.float32).tobytes()
+    query_bits, = store.db.execute("SELECT vec_quantize_binary(?)", [query]).fetchone()
+    rows = store.db.execute("SELECT id, vec_quantize_binary(embedding) FROM passages WHERE agent_id = ?",
+                            [agent.id]).fetchall()
+    reference = {pid: int(np.unpackbits(np.frombuffer(bits, np.uint8) ^ np.frombuffer(query_bits, np.uint8)).sum())
+                 for pid, bits in rows}
+    assert sorted(reference) == ids
+    picked = store.bit_index.candidates(store.db, f"a{agent.id}", dim, query_bits, 20)
+    assert len(picked) == len(set(picked)) == 20
+    cutoff = sorted(reference.values())[19]
+    assert all(reference[pid] <= cutoff for pid in picked)
+    assert {pid for pid, d in reference.items() if d < cutoff} <= set(picked)

@@ -230,3 +230,53 @@ def test_counts_follow_inserts_and_deletes(store, agent, embedder):
     assert archival.count() == 4
     sources_store.delete(store, source.id)
     assert archival.count() == 1
+
+
+def _stored_vectors(store, ids: list[int]) -> dict[int, tuple[str, list[float]]]:
+    import numpy as np
+
+    rows = store.db.execute(
+        f"SELECT id, text, embedding FROM passages WHERE id IN ({','.join('?' * len(ids))})", ids
+    ).fetchall()
+    return {r[0]: (r[1], np.frombuffer(bytes(r[2]), dtype=np.float32).tolist()) for r in rows}
+
+
+def test_insert_many_keeps_each_passage_with_its_own_vector(store, agent):
+    """Rows go in many to a statement: the ids, blobs and vector rows must still pair up with their items."""
+    dim = agent.embedding_dim
+    agent_items = [("same words", [1.0] + [0.0] * (dim - 1), {"n": 1}), ("same words", [0.0, 1.0] + [0.0] * (dim - 2), {}),
+                   ("other words", [0.0, 0.0, 1.0] + [0.0] * (dim - 3), {})]
+    ids = passages_store.insert_many(store, agent_items, embedding_model=agent.embedding_model, embedding_dim=dim,
+                                     agent_id=agent.id)
+    assert len(ids) == 3 and ids == sorted(ids)
+    stored = _stored_vectors(store, ids)
+    assert [stored[i] for i in ids] == [(t, [float(x) for x in v]) for t, v, _ in agent_items]
+    assert passages_store.get(store, ids[0]).metadata == {"n": 1}
+    nearest = passages_store.vector_search(store, dim, [f"a{agent.id}"], agent_items[1][1], 1)
+    assert nearest[0][0] == ids[1]
+
+    source = sources_store.create(store, "docs", agent.embedding_model, dim)
+    unit = [[1.0 if j == i else 0.0 for j in range(dim)] for i in range(6)]
+    first = passages_store.insert_many(store, [("kept text", unit[0], {})], embedding_model=agent.embedding_model,
+                                       embedding_dim=dim, source_id=source.id)
+    # Already held, new, new again within the batch (the first one wins), another new one.
+    batch = [("kept text", unit[1], {}), ("fresh text", unit[2], {}), ("fresh text", unit[3], {}),
+             ("last text", unit[4], {})]
+    new = passages_store.insert_many(store, batch, embedding_model=agent.embedding_model, embedding_dim=dim,
+                                     source_id=source.id)
+    assert len(new) == 2 and min(new) > first[0]
+    stored = _stored_vectors(store, first + new)
+    assert [stored[i] for i in first + new] == [("kept text", unit[0]), ("fresh text", unit[2]), ("last text", unit[4])]
+    for pid, vector in zip(first + new, (unit[0], unit[2], unit[4])):
+        assert passages_store.vector_search(store, dim, [f"s{source.id}"], vector, 1)[0][0] == pid
+
+
+@pytest.mark.sqlite_only
+def test_a_batch_of_passages_is_one_full_text_segment(store, agent, embedder):
+    """FTS5 writes out a segment per statement: one per passage was half the cost of an insert (docs/benchmarks.md)."""
+    texts = [f"passage {i} about word{i % 37} and thing{i % 11}" for i in range(500)]
+    ids = passages_store.insert_many(store, list(zip(texts, embedder.embed(texts), [None] * len(texts))),
+                                     embedding_model=embedder.name, embedding_dim=embedder.dimension, agent_id=agent.id)
+    assert store.db.execute("SELECT count(DISTINCT segid) FROM passages_fts_idx").fetchone()[0] == 1
+    assert passages_store.keyword_search(store, agent.id, "word7 thing3", 100) == sorted(
+        pid for i, pid in enumerate(ids) if i % 37 == 7 and i % 11 == 3)

@@ -40,11 +40,26 @@ class _Bits:
     changes: int
     count: int
     ids: np.ndarray  # int64, ascending
-    bits: np.ndarray  # uint8 (n, dim / 8)
+    words: np.ndarray  # (words per vector, n): word i of every vector side by side (see _columns)
 
     @property
     def nbytes(self) -> int:
-        return self.ids.nbytes + self.bits.nbytes
+        return self.ids.nbytes + self.words.nbytes
+
+
+def _words(bits: np.ndarray) -> np.ndarray:
+    """Bit vectors (..., dim / 8 bytes) as 64-bit words when they divide evenly (6 a vector at 384-d), else bytes."""
+    return bits.view(np.uint64) if bits.shape[-1] % 8 == 0 else bits
+
+
+def _columns(bits: np.ndarray) -> np.ndarray:
+    """(n, dim / 8) bit vectors stored word-major, (words, n).
+
+    The Hamming scan then runs over a few long contiguous rows instead of summing
+    6 words in each of n short ones: 3.5x faster at 100k vectors (2.6 ms against
+    9.3 ms, docs/benchmarks.md).
+    """
+    return np.ascontiguousarray(_words(bits).T)
 
 
 def _owner_column(owner: str) -> tuple[str, int]:
@@ -64,6 +79,7 @@ class BitIndex:
         return (row[0], row[1]) if row else None
 
     def _rows(self, db, owner: str, dim: int, after: int) -> tuple[np.ndarray, np.ndarray]:
+        """(ids, words) of the owner's passages above id `after`, words as `_columns` lays them out."""
         column, value = _owner_column(owner)
         rows = db.execute(
             f"SELECT id, vec_quantize_binary(embedding) FROM passages "
@@ -73,7 +89,7 @@ class BitIndex:
         width = dim // 8
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         bits = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8).reshape(len(rows), width)
-        return ids, bits
+        return ids, _columns(bits)
 
     def _current(self, db, owner: str, dim: int) -> _Bits | None:
         """The owner's array as the database now holds it, or None if it changed while being read."""
@@ -82,7 +98,7 @@ class BitIndex:
         if state is None:
             with self._lock:
                 self._arrays.pop(key, None)
-            return _Bits(0, 0, np.empty(0, np.int64), np.empty((0, dim // 8), np.uint8))
+            return _Bits(0, 0, np.empty(0, np.int64), _columns(np.empty((0, dim // 8), np.uint8)))
         changes, count = state
         with self._lock:
             cached = self._arrays.get(key)
@@ -93,11 +109,12 @@ class BitIndex:
             return cached
         if cached is not None and cached.changes == changes and cached.count < count:
             after = int(cached.ids[-1]) if len(cached.ids) else 0
-            ids, bits = self._rows(db, owner, dim, after)
-            fresh = _Bits(changes, count, np.concatenate([cached.ids, ids]), np.concatenate([cached.bits, bits]))
+            ids, words = self._rows(db, owner, dim, after)
+            fresh = _Bits(changes, count, np.concatenate([cached.ids, ids]),
+                          np.concatenate([cached.words, words], axis=1))
         else:
-            ids, bits = self._rows(db, owner, dim, 0)
-            fresh = _Bits(changes, count, ids, bits)
+            ids, words = self._rows(db, owner, dim, 0)
+            fresh = _Bits(changes, count, ids, words)
         # Read without a transaction: the state must be the same after the rows as before them.
         # (`count` includes passages of another dimension, so it is compared, not the rows' number.)
         if self._state(db, owner) != state:
@@ -122,10 +139,13 @@ class BitIndex:
             return None
         if len(array.ids) == 0:
             return []
-        bits, query = array.bits, np.frombuffer(query_bits, dtype=np.uint8)
-        if bits.shape[1] % 8 == 0:  # 64 bits at a time: 6 words a row at 384 dimensions, not 48 bytes
-            bits, query = bits.view(np.uint64), query.view(np.uint64)
-        distance = np.bitwise_count(bits ^ query).sum(axis=1, dtype=np.uint32)
+        words, query = array.words, _words(np.frombuffer(query_bits, dtype=np.uint8))
+        # Word by word into one running sum, reusing two scratch rows: no (words, n) temporaries.
+        distance = np.zeros(len(array.ids), dtype=np.uint16 if dim < 2**16 else np.uint32)
+        xor, ones = np.empty_like(words[0]), np.empty(len(array.ids), dtype=np.uint8)
+        for row, word in zip(words, query):
+            np.bitwise_xor(row, word, out=xor)
+            np.add(distance, np.bitwise_count(xor, out=ones), out=distance)
         if count < len(distance):
             picked = np.argpartition(distance, count)[:count]
         else:

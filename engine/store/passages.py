@@ -51,6 +51,8 @@ BIT_CANDIDATES = 600
 MAX_K = 4096  # sqlite-vec's own ceiling on k
 LANCE_SLACK = 8  # extra LanceDB neighbours per search, standing in for vectors of deleted passages
 SYNC_BATCH = 1000
+# Rows per INSERT on SQLite: 5 parameters each, under the 32,766 SQLite allows since 3.32.
+INSERT_ROWS = 1000
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,22 @@ def _pack(vector, dim: int) -> bytes:
     return array.tobytes()
 
 
+def _pack_all(vectors: list, dim: int) -> list[bytes]:
+    """`_pack` of every vector, checked as one matrix (a per-vector check was an eighth of an insert's time)."""
+    try:
+        matrix = np.asarray(vectors, dtype=np.float32)
+    except (ValueError, TypeError):  # ragged or not numbers: let the per-vector check name the problem
+        matrix = None
+    if matrix is None or matrix.shape != (len(vectors), dim) or not np.all(np.isfinite(matrix)):
+        return [_pack(vector, dim) for vector in vectors]
+    raw, width = matrix.tobytes(), dim * 4
+    return [raw[i : i + width] for i in range(0, len(raw), width)]
+
+
+def _metadata(meta: dict[str, Any] | None) -> str:
+    return json.dumps(meta) if meta else "{}"
+
+
 def owner_key(*, agent_id: int | None = None, source_id: int | None = None) -> str:
     return f"a{agent_id}" if agent_id is not None else f"s{source_id}"
 
@@ -162,26 +180,63 @@ def insert_many(
     ensure_vec_table(store, embedding_dim)
     owner = owner_key(agent_id=agent_id, source_id=source_id)
     stamp = now()
-    packed = [
-        (item[0], _pack(item[1], embedding_dim), json.dumps(item[2] or {}), (item[3] if len(item) > 3 else None) or stamp)
-        for item in items
+    blobs = _pack_all([item[1] for item in items], embedding_dim)
+    rows = [
+        (item[0], _metadata(item[2]), content_hash(item[0]), blob, (item[3] if len(item) > 3 else None) or stamp)
+        for item, blob in zip(items, blobs)
     ]
-    ids: list[int] = []
+    owned = (agent_id, source_id, embedding_model, embedding_dim)
     stored: list[tuple[int, bytes]] = []
     with store.atomic() as db:
-        for text, blob, meta, created in packed:
-            # DO NOTHING only for uniqueness conflicts: a CHECK or NOT NULL failure still raises.
-            cursor = db.execute(
-                "INSERT INTO passages (agent_id, source_id, text, metadata, content_hash, "
-                "embedding_model, embedding_dim, embedding, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT DO NOTHING",
-                (agent_id, source_id, text, meta, content_hash(text), embedding_model, embedding_dim, blob, created),
-            )
-            if cursor.rowcount == 1 and cursor.lastrowid is not None:
-                ids.append(cursor.lastrowid)
-                stored.append((cursor.lastrowid, blob))
+        insert = _insert_rows if store.dialect == "sqlite" else _insert_rows_one_by_one
+        for start in range(0, len(rows), INSERT_ROWS):
+            stored += insert(db, owned, rows[start : start + INSERT_ROWS])
         put_vectors(store, db, embedding_dim, owner, stored)
-    return ids
+    return [pid for pid, _ in stored]
+
+
+_INSERT = (
+    "INSERT INTO passages (agent_id, source_id, embedding_model, embedding_dim, text, metadata, content_hash, "
+    "embedding, created_at) VALUES "
+)
+
+
+def _insert_rows(db, owned: tuple, rows: list[tuple]) -> list[tuple[int, bytes]]:
+    """Insert (text, metadata, hash, blob, created_at) rows in ONE statement; return (id, blob) of those stored.
+
+    One statement, not one per row, because FTS5 writes its pending index data
+    out as a new segment at the start of every statement that could fail halfway
+    (every insert that fires triggers): row by row, that was a segment per
+    passage and constant merging, half the cost of an insert. A statement per
+    INSERT_ROWS rows makes one segment of each. The owner's four values are bound
+    once (?1-?4), each row's five after them.
+    """
+    values = ", ".join(
+        f"(?1, ?2, ?3, ?4, ?{i}, ?{i + 1}, ?{i + 2}, ?{i + 3}, ?{i + 4})" for i in range(5, 5 + 5 * len(rows), 5)
+    )
+    params = list(owned)
+    for row in rows:
+        params += row
+    # DO NOTHING only for uniqueness conflicts: a CHECK or NOT NULL failure still raises.
+    returned = db.execute(_INSERT + values + " ON CONFLICT DO NOTHING RETURNING id, content_hash", params).fetchall()
+    returned.sort()  # RETURNING's order is unspecified; new ids grow in the order of the VALUES
+    if len(returned) == len(rows):
+        return [(pid, row[3]) for (pid, _), row in zip(returned, rows)]
+    # Some texts the source already held (or held twice in this batch): the first of each hash went in.
+    blob_of: dict[str, bytes] = {}
+    for row in rows:
+        blob_of.setdefault(row[2], row[3])
+    return [(pid, blob_of[digest]) for pid, digest in returned]
+
+
+def _insert_rows_one_by_one(db, owned: tuple, rows: list[tuple]) -> list[tuple[int, bytes]]:
+    """`_insert_rows` for PostgreSQL, a statement per row (its full-text index has no per-statement cost)."""
+    stored = []
+    for row in rows:
+        cursor = db.execute(_INSERT + "(?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (*owned, *row))
+        if cursor.rowcount == 1 and cursor.lastrowid is not None:
+            stored.append((cursor.lastrowid, row[3]))
+    return stored
 
 
 def put_vectors(store: Store, db, dim: int, owner: str, rows: list[tuple[int, bytes]]) -> None:
@@ -333,7 +388,9 @@ _PASSAGE_SELECT = (
 
 def _passage(row: tuple) -> Passage:
     pid, agent_id, source_id, source_name, text, meta, model, dim, created = row
-    return Passage(pid, agent_id, source_id, source_name, text, json.loads(meta), model, dim, created)
+    # Most passages carry no metadata; a hybrid search reads ~300 rows, so skip the parser for those.
+    return Passage(pid, agent_id, source_id, source_name, text, {} if meta == "{}" else json.loads(meta), model, dim,
+                   created)
 
 
 def fetch(store: Store, ids: list[int]) -> dict[int, Passage]:
@@ -526,15 +583,51 @@ def keyword_scored(store: Store, agent_id: int, query: str, limit: int, *, words
         return pg_search.keyword_passages(store, agent_id, words, limit, _VISIBLE, any_word=any_word,
                                           where=where, params=params)
     expressions = (fts.match_any(words),) if any_word else (fts.match_all(words), fts.match_any(words))
+    db = store.db
+    unfiltered = not where and _sees_everything(db, agent_id)
     for expression in expressions:
-        rows = store.db.execute(
-            "SELECT p.id, passages_fts.rank FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
-            f"WHERE passages_fts MATCH :q AND {_VISIBLE}{where} ORDER BY passages_fts.rank, p.id LIMIT :limit",
-            {"q": expression, "agent": agent_id, "limit": limit, **params},
-        ).fetchall()
+        rows = _best_of_all(db, agent_id, expression, limit) if unfiltered else None
+        if rows is None:
+            rows = db.execute(
+                "SELECT p.id, passages_fts.rank FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
+                f"WHERE passages_fts MATCH :q AND {_VISIBLE}{where} ORDER BY passages_fts.rank, p.id LIMIT :limit",
+                {"q": expression, "agent": agent_id, "limit": limit, **params},
+            ).fetchall()
         if rows or len(words) == 1:
             return [(r[0], -float(r[1])) for r in rows]  # FTS5's rank is BM25 negated: lower is better
     return []
+
+
+def _sees_everything(db, agent_id: int) -> bool:
+    """Whether every stored passage is one the agent may search (one agent, or its sources only), by the counts."""
+    total, visible = db.execute(
+        "SELECT coalesce(sum(n), 0), coalesce(sum(n) FILTER (WHERE owner = :own OR owner IN "
+        "(SELECT 's' || source_id FROM agent_sources WHERE agent_id = :agent)), 0) FROM passage_counts",
+        {"own": owner_key(agent_id=agent_id), "agent": agent_id},
+    ).fetchone()
+    return total == visible
+
+
+def _best_of_all(db, agent_id: int, expression: str, limit: int) -> list[tuple[int, float]] | None:
+    """The best `limit` matches of all passages, when every one of them is the agent's to see; else None.
+
+    Skips looking up each match's owner in `passages` (a third of a keyword search
+    over 100k passages, docs/benchmarks.md). If the best of all are visible they
+    are the best of the visible ones too, so this is checked on the rows returned,
+    not trusted to the counts that chose this path.
+    """
+    rows = db.execute(
+        "SELECT rowid, rank FROM passages_fts WHERE passages_fts MATCH :q ORDER BY rank, rowid LIMIT :limit",
+        {"q": expression, "limit": limit},
+    ).fetchall()
+    if not rows:
+        return rows
+    seen = db.execute(
+        f"SELECT count(*) FROM passages p WHERE p.id IN ({','.join('?' * len(rows))}) AND "
+        "(p.agent_id = ? OR p.source_id IN (SELECT source_id FROM agent_sources WHERE agent_id = ?))",
+        [*(r[0] for r in rows), agent_id, agent_id],
+    ).fetchone()[0]
+    return rows if seen == len(rows) else None
 
 
 def keyword_count(store: Store, agent_id: int, words: list[str], *, since: str | None = None,
@@ -545,7 +638,10 @@ def keyword_count(store: Store, agent_id: int, words: list[str], *, since: str |
     where, params = _time_clause(since, until)
     if store.dialect == "postgres":
         return pg_search.keyword_count(store, agent_id, words, _VISIBLE, where=where, params=params)
-    return store.db.execute(
+    db = store.db
+    if not where and _sees_everything(db, agent_id):  # a total to show, so the counts are trusted here
+        return db.execute("SELECT count(*) FROM passages_fts WHERE passages_fts MATCH ?", [fts.match_any(words)]).fetchone()[0]
+    return db.execute(
         "SELECT count(*) FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
         f"WHERE passages_fts MATCH :q AND {_VISIBLE}{where}",
         {"q": fts.match_any(words), "agent": agent_id, **params},
