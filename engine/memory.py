@@ -370,6 +370,7 @@ class RecallMemory:
         ranking = retrieval.rank_hybrid(
             similar, keyword, keyword_complete=len(keyword) < pool,
             neighbours=lambda ids: messages_store.neighbours(store, self.agent_id, ids), query=query, times=times,
+            terms=lambda ids, words: retrieval.TermStats(*messages_store.term_stats(store, ids, words)),
         )
         times([c.id for c in ranking])
         ranked = [fetched[c.id] for c in ranking if c.id in fetched
@@ -523,6 +524,7 @@ class ArchivalMemory:
         ranking = retrieval.rank_hybrid(
             similar, [(pid, s) for pid, s in keyword if pid in fetched], keyword_complete=len(keyword) < pool,
             neighbours=lambda ids: passages_store.neighbours(store, ids), query=query, times=times,
+            terms=lambda ids, words: retrieval.TermStats(*passages_store.term_stats(store, ids, words)),
         )
         times([c.id for c in ranking])  # neighbours that joined the ranking
         ranked = [c for c in ranking if _in_range(fetched.get(c.id), since, until)]

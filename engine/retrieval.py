@@ -17,6 +17,14 @@ Every rule below was kept because it moved evidence recall on the LoCoMo dev set
   its score to its neighbours of the same owner.
 - A time the query names ("in October 2023") boosts what was said then
   (engine/timehints.py), because a passage rarely repeats the date it was said on.
+- Coverage: a candidate holding more of the query's rare words gains a little
+  (the IDF-weighted share of the query's content words it holds, squared). BM25
+  sums term scores, so one rare word repeated can outrank a passage that has
+  all of them; this favours the latter.
+- Same-day company: what is said on one day is usually about one thing, so a
+  candidate gains a share of the best scores among candidates from its own day
+  (UTC date of when it was said). A lone good match in a day of chatter gains
+  less than one in a day that keeps returning to the query's subject.
 """
 
 from __future__ import annotations
@@ -61,6 +69,18 @@ SHORT_PENALTY = 0.12  # similarity taken off a passage with no content word at a
 NEXT_SHARE = 0.5  # part of a candidate's score the passage stored right after it receives (often the answer)
 PREVIOUS_SHARE = 0.3  # ... and the passage stored right before it (often the question it answers)
 TIME_BOOST = 0.3  # added to candidates said in a time the query names ("in October 2023")
+COVER_WEIGHT = 0.3  # added at most, to a candidate holding every content word of the query
+DAY_SHARE = 0.4  # part of the mean of the DAY_TOP best scores of its day that each candidate receives
+DAY_TOP = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class TermStats:
+    """Which query words the candidates hold, and how common each word is in the index."""
+
+    held: dict[int, frozenset[str]]  # candidate id -> the query words (as given) it holds
+    frequency: dict[str, int]  # word -> how many indexed texts hold it
+    documents: int  # how many texts are indexed
 
 
 def content_words(text: str) -> list[str]:
@@ -151,6 +171,41 @@ def spread_to_neighbours(found: dict[int, Candidate], neighbours: dict[int, tupl
     return found
 
 
+def cover(found: dict[int, Candidate], words: list[str], stats: TermStats) -> None:
+    """Add COVER_WEIGHT x (IDF-weighted share of `words` a candidate holds)^2.
+
+    IDF as BM25 computes it, log(1 + (N - n + 0.5) / (n + 0.5)), so a word most texts
+    hold (a name said in every other turn) counts for little. Squared: holding one of
+    three words should be worth far less than a third of holding all three.
+    """
+    n = max(stats.documents, 1)
+    idf = {w: math.log(1 + max(0.0, n - f + 0.5) / (f + 0.5)) for w in words for f in [stats.frequency.get(w, 0)]}
+    total = sum(idf.values())
+    if total <= 0:
+        return
+    for pid, c in found.items():
+        held = stats.held.get(pid)
+        if held:
+            c.score += COVER_WEIGHT * (sum(idf[w] for w in held if w in idf) / total) ** 2
+
+
+def boost_days(found: dict[int, Candidate], times: dict[int, str]) -> None:
+    """Give each candidate DAY_SHARE of the mean of the DAY_TOP best scores said on its day.
+
+    The scores come from before any boost, so the order of candidates does not matter;
+    a candidate alone on its day gets a share of its own score (DAY_SHARE / DAY_TOP),
+    and ties keep their order.
+    """
+    best: dict[str, list[float]] = {}
+    for pid, c in found.items():
+        if pid in times:
+            best.setdefault(times[pid][:10], []).append(c.score)
+    lift = {day: DAY_SHARE * sum(sorted(scores, reverse=True)[:DAY_TOP]) / DAY_TOP for day, scores in best.items()}
+    for pid, c in found.items():
+        if pid in times:
+            c.score += lift[times[pid][:10]]
+
+
 def boost_times(found: dict[int, Candidate], hints: list[TimeHint], times: dict[int, str]) -> None:
     """Add TIME_BOOST to candidates said in a time the query names (`times`: id -> created_at)."""
     if not hints:
@@ -168,17 +223,24 @@ def rank_hybrid(
     neighbours: Callable[[list[int]], dict[int, tuple[int | None, int | None]]],
     query: str,
     times: Callable[[list[int]], dict[int, str]],
+    terms: Callable[[list[int], list[str]], TermStats] | None = None,
 ) -> list[Candidate]:
-    """The whole hybrid ranking: fuse, spread to neighbours, boost named times, sort.
+    """The whole hybrid ranking: fuse, reward coverage, spread to neighbours, boost named times and days, sort.
 
     `similar` is (id, similarity) with short_penalty already applied, best first;
-    `neighbours(ids)` and `times(ids)` (id -> created_at) look things up in the store.
+    `neighbours(ids)`, `times(ids)` (id -> created_at) and `terms(ids, words)` look
+    things up in the store (without `terms`, no coverage reward).
     """
     found = fuse(similar, keyword, keyword_complete=keyword_complete)
+    words = keyword_terms(query)
+    if terms is not None and len(words) > 1 and found:  # one word: coverage is what BM25 already ranks by
+        cover(found, words, terms(list(found), words))
     found = spread_to_neighbours(found, neighbours(list(found)))
+    said = times(list(found))
     hints = time_hints(query)
     if hints:
-        boost_times(found, hints, times(list(found)))
+        boost_times(found, hints, said)
+    boost_days(found, said)
     return ranked(found)
 
 

@@ -14,6 +14,7 @@ import re
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 32  # a 10,000-character query must not become a 2,000-term MATCH
 MAX_TERM_CHARS = 64
+ID_BATCH = 900
 
 
 def terms(query: str | None) -> list[str]:
@@ -40,3 +41,23 @@ def match_all(words: list[str]) -> str:
 def match_any(words: list[str]) -> str:
     """A MATCH expression requiring at least one word."""
     return " OR ".join(_quote(w) for w in words)
+
+
+def term_stats(db, table: str, ids: list[int], words: list[str]) -> tuple[dict[int, frozenset[str]], dict[str, int]]:
+    """For an FTS5 `table` (one of ours, never user input): which of `words` each row of `ids`
+    holds, and how many indexed rows hold each word (the statistic FTS5's BM25 uses).
+
+    One small query per word: the stemmer inside FTS5 decides what matches, so
+    "exercises" finds "exercise" exactly as the keyword search itself does.
+    """
+    held: dict[int, set[str]] = {}
+    frequency: dict[str, int] = {}
+    for word in words:
+        expression = _quote(word)
+        frequency[word] = db.execute(f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", [expression]).fetchone()[0]
+        for start in range(0, len(ids) if frequency[word] else 0, ID_BATCH):  # SQLite caps bound parameters
+            chunk = ids[start : start + ID_BATCH]
+            for (rowid,) in db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? "
+                                       f"AND rowid IN ({','.join('?' * len(chunk))})", [expression, *chunk]):
+                held.setdefault(rowid, set()).add(word)
+    return {rowid: frozenset(found) for rowid, found in held.items()}, frequency

@@ -273,6 +273,22 @@ def keyword_scored(store: Store, agent_id: int, words: list[str], limit: int, *,
     return [(r[0], -float(r[1])) for r in rows]  # FTS5's rank is BM25 negated
 
 
+def term_stats(store: Store, ids: list[int], words: list[str]
+               ) -> tuple[dict[int, frozenset[str]], dict[str, int], int]:
+    """(which of `words` each message of `ids` holds, how many messages hold each word, messages stored).
+
+    "Messages stored" is recall memory's kept count (system messages aside): close
+    enough to the number of indexed texts for an IDF, and read in one row.
+    """
+    db = store.db
+    if store.dialect == "postgres":
+        held, frequency = pg_search.term_stats(db, "messages", ids, words)
+    else:
+        held, frequency = fts.term_stats(db, "messages_fts", ids, words)
+    documents = db.execute("SELECT coalesce(sum(n), 0) FROM message_counts").fetchone()[0]
+    return held, frequency, int(documents)
+
+
 NEIGHBOUR_REACH = 4  # rows looked at each side: tool results and heartbeats sit between two turns
 
 

@@ -537,6 +537,21 @@ def keyword_scored(store: Store, agent_id: int, query: str, limit: int, *, words
     return []
 
 
+def term_stats(store: Store, ids: list[int], words: list[str]
+               ) -> tuple[dict[int, frozenset[str]], dict[str, int], int]:
+    """(which of `words` each passage of `ids` holds, how many passages hold each word, passages in all).
+
+    The counts are over every passage in the store, as FTS5's own BM25 statistics are.
+    """
+    db = store.db
+    if store.dialect == "postgres":
+        held, frequency = pg_search.term_stats(db, "passages", ids, words)
+    else:
+        held, frequency = fts.term_stats(db, "passages_fts", ids, words)
+    documents = db.execute("SELECT coalesce(sum(n), 0) FROM passage_counts").fetchone()[0]
+    return held, frequency, int(documents)
+
+
 def keyword_count(store: Store, agent_id: int, words: list[str], *, since: str | None = None,
                   until: str | None = None) -> int:
     """How many visible passages hold any of `words` (in the time range): a keyword search's total."""
