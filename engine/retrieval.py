@@ -96,7 +96,9 @@ def keyword_terms(query: str) -> list[str]:
 
 def short_penalty(text: str) -> float:
     """How much vector similarity a passage loses for being too short to mean much on its own."""
-    n = len(content_words(text))
+    # Only a count up to SHORT_PASSAGE_WORDS matters: set arithmetic, not content_words' ordered walk
+    # (this runs for every vector candidate of every search).
+    n = len(set(fts.WORD.findall(text.lower())) - STOPWORDS)
     return SHORT_PENALTY * max(0, SHORT_PASSAGE_WORDS - n) / SHORT_PASSAGE_WORDS
 
 

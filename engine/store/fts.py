@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 32  # a 10,000-character query must not become a 2,000-term MATCH
 MAX_TERM_CHARS = 64
 ID_BATCH = 900
@@ -20,7 +20,7 @@ ID_BATCH = 900
 def terms(query: str | None) -> list[str]:
     """The distinct words of `query`, lower-cased, in order, at most MAX_TERMS."""
     seen: dict[str, None] = {}
-    for word in _WORD.findall(query or ""):
+    for word in WORD.findall(query or ""):
         word = word.lower()[:MAX_TERM_CHARS]
         if word not in seen:
             seen[word] = None
@@ -47,8 +47,10 @@ def term_stats(db, table: str, ids: list[int], words: list[str]) -> tuple[dict[i
     """For an FTS5 `table` (one of ours, never user input): which of `words` each row of `ids`
     holds, and how many indexed rows hold each word (the statistic FTS5's BM25 uses).
 
-    One small query per word: the stemmer inside FTS5 decides what matches, so
-    "exercises" finds "exercise" exactly as the keyword search itself does.
+    The stemmer inside FTS5 decides what matches, so "exercises" finds "exercise"
+    exactly as the keyword search does. `+rowid` keeps the id list away from FTS5,
+    which would otherwise run the MATCH once per id (8x slower at 100 ids, 10k rows):
+    SQLite walks the word's matches once and checks each against the list.
     """
     held: dict[int, set[str]] = {}
     frequency: dict[str, int] = {}
@@ -58,6 +60,6 @@ def term_stats(db, table: str, ids: list[int], words: list[str]) -> tuple[dict[i
         for start in range(0, len(ids) if frequency[word] else 0, ID_BATCH):  # SQLite caps bound parameters
             chunk = ids[start : start + ID_BATCH]
             for (rowid,) in db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? "
-                                       f"AND rowid IN ({','.join('?' * len(chunk))})", [expression, *chunk]):
+                                       f"AND +rowid IN ({','.join('?' * len(chunk))})", [expression, *chunk]):
                 held.setdefault(rowid, set()).add(word)
     return {rowid: frozenset(found) for rowid, found in held.items()}, frequency
