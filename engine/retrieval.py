@@ -13,8 +13,9 @@ Every rule below was kept because it moved evidence recall on the LoCoMo dev set
 - Short passages ("Wow, that's great!") embed close to everything; their vector
   similarity is lowered in proportion to how few content words they hold.
 - Neighbours share a score: an answer often sits in the passage stored right after
-  (or before) the one that matches the question, so each candidate passes a share of
-  its score to its neighbours of the same owner.
+  (or before) the one that matches the question, or one further on, so each
+  candidate passes a share of its score to the passages of the same owner up to two
+  steps away.
 - A time the query names ("in October 2023") boosts what was said then
   (engine/timehints.py), because a passage rarely repeats the date it was said on.
 - Coverage: a candidate holding more of the query's rare words gains a little
@@ -68,9 +69,10 @@ SHORT_PASSAGE_WORDS = 10  # passages with fewer content words than this get a lo
 SHORT_PENALTY = 0.12  # similarity taken off a passage with no content word at all, pro rata above
 NEXT_SHARE = 0.5  # part of a candidate's score the passage stored right after it receives (often the answer)
 PREVIOUS_SHARE = 0.3  # ... and the passage stored right before it (often the question it answers)
+SECOND_RING = 0.4  # the passages two steps away get this part of those shares
 TIME_BOOST = 0.3  # added to candidates said in a time the query names ("in October 2023")
 COVER_WEIGHT = 0.3  # added at most, to a candidate holding every content word of the query
-DAY_SHARE = 0.4  # part of the mean of the DAY_TOP best scores of its day that each candidate receives
+DAY_SHARE = 0.2  # part of the mean of the DAY_TOP best scores of its day that each candidate receives
 DAY_TOP = 2
 
 
@@ -154,22 +156,41 @@ def fuse(vector: list[tuple[int, float]], keyword: list[tuple[int, float]], *,
     return found
 
 
-def spread_to_neighbours(found: dict[int, Candidate], neighbours: dict[int, tuple[int | None, int | None]]
+def spread_to_neighbours(found: dict[int, Candidate],
+                         neighbours: Callable[[list[int]], dict[int, tuple[int | None, int | None]]]
                          ) -> dict[int, Candidate]:
-    """Give the passages stored right before and after each candidate a share of its score.
+    """Give the passages stored near each candidate a share of its score.
 
-    `neighbours` maps a candidate to (the id before, the id after), None where there
-    is none. The shares come from the scores before spreading, so a run of adjacent
-    passages cannot pile up on itself; a neighbour that was not a candidate joins.
+    `neighbours(ids)` maps each id to (the id before, the id after), None where there
+    is none. The passage right after a candidate gets NEXT_SHARE of its score, the one
+    right before PREVIOUS_SHARE, and the ones two steps away SECOND_RING times those
+    (an answer often comes a turn later, after a "what do you mean?"). Shares come from
+    the scores before spreading, so a run of adjacent passages cannot pile up on
+    itself. Within a ring a passage keeps the largest share it is offered; the two
+    rings add up, so a passage between two matches (next to one, two away from
+    another) gains from both.
     """
-    bonus: dict[int, float] = {}
-    for pid, c in found.items():
-        before, after = neighbours.get(pid, (None, None))
-        for n, share in ((before, PREVIOUS_SHARE), (after, NEXT_SHARE)):
-            if n is not None and share > 0:
-                bonus[n] = max(bonus.get(n, 0.0), share * c.score)
-    for n, extra in bonus.items():
-        found.setdefault(n, Candidate(n)).score += extra
+    first = neighbours(list(found))
+    ring = {n for pair in first.values() for n in pair if n is not None}
+    second = neighbours(sorted(ring)) if SECOND_RING > 0 and ring else {}
+    near: dict[int, float] = {}
+    far: dict[int, float] = {}
+
+    def offer(bonus: dict[int, float], n: int | None, share: float) -> None:
+        if n is not None and share > 0:
+            bonus[n] = max(bonus.get(n, 0.0), share)
+
+    for c in found.values():
+        before, after = first.get(c.id, (None, None))
+        offer(near, before, PREVIOUS_SHARE * c.score)
+        offer(near, after, NEXT_SHARE * c.score)
+        if before is not None:
+            offer(far, second.get(before, (None, None))[0], SECOND_RING * PREVIOUS_SHARE * c.score)
+        if after is not None:
+            offer(far, second.get(after, (None, None))[1], SECOND_RING * NEXT_SHARE * c.score)
+    for bonus in (near, far):
+        for n, extra in bonus.items():
+            found.setdefault(n, Candidate(n)).score += extra
     return found
 
 
@@ -237,7 +258,7 @@ def rank_hybrid(
     words = keyword_terms(query)
     if terms is not None and len(words) > 1 and found:  # one word: coverage is what BM25 already ranks by
         cover(found, words, terms(list(found), words))
-    found = spread_to_neighbours(found, neighbours(list(found)))
+    found = spread_to_neighbours(found, neighbours)
     said = times(list(found))
     hints = time_hints(query)
     if hints:
