@@ -104,6 +104,10 @@ def test_neighbours_are_the_same_owners_adjacent_passages(store, agent, make_age
     found = passages_store.neighbours(store, [a, b, c, d])
     assert found[c] == (None, d) and found[d] == (c, None)  # b belongs to someone else
     assert found[b] == (None, None) and found[a] == (None, None)
+    known: dict = {}  # one search's cache: asking again, even for ids beside the first, answers the same
+    assert passages_store.neighbours(store, [c], known) == {c: (None, d)}
+    assert passages_store.neighbours(store, [d, a], known) == {d: (c, None), a: (None, None)}
+    assert passages_store.neighbours(store, [d + 5], known) == {}  # no such passage
 
 
 def test_short_chit_chat_loses_vector_similarity():
