@@ -535,11 +535,11 @@ class ArchivalMemory:
                   and (until is None or said[c.id] < until)]
         total = len(ranked)
         page, last = _page_bounds(page, total, k)
-        window = ranked[page * k : need]
-        fetched.update(passages_store.fetch(store, [c.id for c in window if c.id not in fetched]))
+        shown = ranked[page * k : need]
+        fetched.update(passages_store.fetch(store, [c.id for c in shown if c.id not in fetched]))
         hits = [
             passages_store.Hit(fetched[c.id], c.score, c.vector_rank, c.keyword_rank, c.distance)
-            for c in window if c.id in fetched  # a passage deleted since it was ranked is left out
+            for c in shown if c.id in fetched  # a passage deleted since it was ranked is left out
         ]
         return SearchResults(hits, total, page, last, k)
 
