@@ -370,6 +370,7 @@ class RecallMemory:
         ranking = retrieval.rank_hybrid(
             similar, keyword, keyword_complete=len(keyword) < pool,
             neighbours=lambda ids: messages_store.neighbours(store, self.agent_id, ids), query=query, times=times,
+            terms=lambda ids, words: retrieval.TermStats(*messages_store.term_stats(store, ids, words)),
         )
         times([c.id for c in ranking])
         ranked = [fetched[c.id] for c in ranking if c.id in fetched
@@ -516,21 +517,29 @@ class ArchivalMemory:
         fetched = passages_store.fetch(store, [pid for pid, _ in nearest] + [pid for pid, _ in keyword])
         similar = retrieval.penalized(nearest, {pid: p.text for pid, p in fetched.items()})
 
+        said = {pid: p.created_at for pid, p in fetched.items()}
+        owners: dict[int, tuple | None] = {}  # the neighbour lookups' rows, read once per search
+
         def times(ids: list[int]) -> dict[int, str]:
-            fetched.update(passages_store.fetch(store, [pid for pid in ids if pid not in fetched]))
-            return {pid: fetched[pid].created_at for pid in ids if pid in fetched}
+            # Neighbours that joined need only their time here; whole rows are read for the page alone.
+            said.update(passages_store.created_times(store, [pid for pid in ids if pid not in said]))
+            return {pid: said[pid] for pid in ids if pid in said}
 
         ranking = retrieval.rank_hybrid(
             similar, [(pid, s) for pid, s in keyword if pid in fetched], keyword_complete=len(keyword) < pool,
-            neighbours=lambda ids: passages_store.neighbours(store, ids), query=query, times=times,
+            neighbours=lambda ids: passages_store.neighbours(store, ids, owners), query=query, times=times,
+            terms=lambda ids, words: retrieval.TermStats(*passages_store.term_stats(store, ids, words)),
         )
         times([c.id for c in ranking])  # neighbours that joined the ranking
-        ranked = [c for c in ranking if _in_range(fetched.get(c.id), since, until)]
+        ranked = [c for c in ranking if c.id in said and (since is None or said[c.id] >= since)
+                  and (until is None or said[c.id] < until)]
         total = len(ranked)
         page, last = _page_bounds(page, total, k)
+        shown = ranked[page * k : need]
+        fetched.update(passages_store.fetch(store, [c.id for c in shown if c.id not in fetched]))
         hits = [
             passages_store.Hit(fetched[c.id], c.score, c.vector_rank, c.keyword_rank, c.distance)
-            for c in ranked[page * k : need]
+            for c in shown if c.id in fetched  # a passage deleted since it was ranked is left out
         ]
         return SearchResults(hits, total, page, last, k)
 
@@ -547,12 +556,3 @@ class ArchivalMemory:
 
     def list(self, offset: int = 0, limit: int = 50) -> list[passages_store.Passage]:
         return passages_store.list_for_agent(self._store, self.agent_id, offset, limit)
-
-
-def _in_range(passage: passages_store.Passage | None, since: str | None, until: str | None) -> bool:
-    """Whether a passage exists and was created in [since, until) (a neighbour may lie outside it)."""
-    if passage is None:
-        return False
-    return (since is None or passage.created_at >= since) and (until is None or passage.created_at < until)
-
-

@@ -126,6 +126,11 @@ class MiniLMEmbedder:
         self._workers = max(1, min(4, os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="minilm") if self._workers > 1 else None
         self._lock = threading.Lock()
+        from threadpoolctl import ThreadpoolController
+
+        # Made once: finding the BLAS libraries walks every loaded shared object, which took
+        # ~1-3 ms of each query when `threadpool_limits` did it afresh per call.
+        self._blas = ThreadpoolController()
         log.info("MiniLM loaded in %.2f s", time.perf_counter() - started)
 
     def _encode_batch(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -193,13 +198,11 @@ class MiniLMEmbedder:
                 mask[row, : len(tokens)] = 1.0
             out[chunk] = self._encode_batch(ids, mask)
 
-        from threadpoolctl import threadpool_limits
-
         with self._lock:
             if len(texts) <= FEW_TEXTS:
                 # A query or two: matrices this small lose more to BLAS threads waking and
                 # syncing than they gain (p50 35 -> 16 ms for one query on a busy 2-core machine).
-                with threadpool_limits(1, user_api="blas"):
+                with self._blas.limit(limits=1, user_api="blas"):
                     for chunk in chunks:
                         run(chunk)
             elif len(chunks) == 1 or self._workers == 1:
@@ -208,7 +211,7 @@ class MiniLMEmbedder:
             else:
                 pool = self._pool
                 assert pool is not None  # set up whenever there is more than one chunk
-                with threadpool_limits(1, user_api="blas"):
+                with self._blas.limit(limits=1, user_api="blas"):
                     list(pool.map(run, chunks))
         return out
 

@@ -13,10 +13,19 @@ Every rule below was kept because it moved evidence recall on the LoCoMo dev set
 - Short passages ("Wow, that's great!") embed close to everything; their vector
   similarity is lowered in proportion to how few content words they hold.
 - Neighbours share a score: an answer often sits in the passage stored right after
-  (or before) the one that matches the question, so each candidate passes a share of
-  its score to its neighbours of the same owner.
+  (or before) the one that matches the question, or one further on, so each
+  candidate passes a share of its score to the passages of the same owner up to two
+  steps away.
 - A time the query names ("in October 2023") boosts what was said then
   (engine/timehints.py), because a passage rarely repeats the date it was said on.
+- Coverage: a candidate holding more of the query's rare words gains a little
+  (the IDF-weighted share of the query's content words it holds, squared). BM25
+  sums term scores, so one rare word repeated can outrank a passage that has
+  all of them; this favours the latter.
+- Same-day company: what is said on one day is usually about one thing, so a
+  candidate gains a share of the best scores among candidates from its own day
+  (UTC date of when it was said). A lone good match in a day of chatter gains
+  less than one in a day that keeps returning to the query's subject.
 """
 
 from __future__ import annotations
@@ -60,7 +69,20 @@ SHORT_PASSAGE_WORDS = 10  # passages with fewer content words than this get a lo
 SHORT_PENALTY = 0.12  # similarity taken off a passage with no content word at all, pro rata above
 NEXT_SHARE = 0.5  # part of a candidate's score the passage stored right after it receives (often the answer)
 PREVIOUS_SHARE = 0.3  # ... and the passage stored right before it (often the question it answers)
+SECOND_RING = 0.4  # the passages two steps away get this part of those shares
 TIME_BOOST = 0.3  # added to candidates said in a time the query names ("in October 2023")
+COVER_WEIGHT = 0.3  # added at most, to a candidate holding every content word of the query
+DAY_SHARE = 0.2  # part of the mean of the DAY_TOP best scores of its day that each candidate receives
+DAY_TOP = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class TermStats:
+    """Which query words the candidates hold, and how common each word is in the index."""
+
+    held: dict[int, frozenset[str]]  # candidate id -> the query words (as given) it holds
+    frequency: dict[str, int]  # word -> how many indexed texts hold it
+    documents: int  # how many texts are indexed
 
 
 def content_words(text: str) -> list[str]:
@@ -76,7 +98,9 @@ def keyword_terms(query: str) -> list[str]:
 
 def short_penalty(text: str) -> float:
     """How much vector similarity a passage loses for being too short to mean much on its own."""
-    n = len(content_words(text))
+    # Only a count up to SHORT_PASSAGE_WORDS matters: set arithmetic, not content_words' ordered walk
+    # (this runs for every vector candidate of every search).
+    n = len(set(fts.WORD.findall(text.lower())) - STOPWORDS)
     return SHORT_PENALTY * max(0, SHORT_PASSAGE_WORDS - n) / SHORT_PASSAGE_WORDS
 
 
@@ -132,23 +156,77 @@ def fuse(vector: list[tuple[int, float]], keyword: list[tuple[int, float]], *,
     return found
 
 
-def spread_to_neighbours(found: dict[int, Candidate], neighbours: dict[int, tuple[int | None, int | None]]
+def spread_to_neighbours(found: dict[int, Candidate],
+                         neighbours: Callable[[list[int]], dict[int, tuple[int | None, int | None]]]
                          ) -> dict[int, Candidate]:
-    """Give the passages stored right before and after each candidate a share of its score.
+    """Give the passages stored near each candidate a share of its score.
 
-    `neighbours` maps a candidate to (the id before, the id after), None where there
-    is none. The shares come from the scores before spreading, so a run of adjacent
-    passages cannot pile up on itself; a neighbour that was not a candidate joins.
+    `neighbours(ids)` maps each id to (the id before, the id after), None where there
+    is none. The passage right after a candidate gets NEXT_SHARE of its score, the one
+    right before PREVIOUS_SHARE, and the ones two steps away SECOND_RING times those
+    (an answer often comes a turn later, after a "what do you mean?"). Shares come from
+    the scores before spreading, so a run of adjacent passages cannot pile up on
+    itself. Within a ring a passage keeps the largest share it is offered; the two
+    rings add up, so a passage between two matches (next to one, two away from
+    another) gains from both.
     """
-    bonus: dict[int, float] = {}
-    for pid, c in found.items():
-        before, after = neighbours.get(pid, (None, None))
-        for n, share in ((before, PREVIOUS_SHARE), (after, NEXT_SHARE)):
-            if n is not None and share > 0:
-                bonus[n] = max(bonus.get(n, 0.0), share * c.score)
-    for n, extra in bonus.items():
-        found.setdefault(n, Candidate(n)).score += extra
+    first = neighbours(list(found))
+    ring = {n for pair in first.values() for n in pair if n is not None}
+    second = neighbours(sorted(ring)) if SECOND_RING > 0 and ring else {}
+    near: dict[int, float] = {}
+    far: dict[int, float] = {}
+
+    def offer(bonus: dict[int, float], n: int | None, share: float) -> None:
+        if n is not None and share > 0:
+            bonus[n] = max(bonus.get(n, 0.0), share)
+
+    for c in found.values():
+        before, after = first.get(c.id, (None, None))
+        offer(near, before, PREVIOUS_SHARE * c.score)
+        offer(near, after, NEXT_SHARE * c.score)
+        if before is not None:
+            offer(far, second.get(before, (None, None))[0], SECOND_RING * PREVIOUS_SHARE * c.score)
+        if after is not None:
+            offer(far, second.get(after, (None, None))[1], SECOND_RING * NEXT_SHARE * c.score)
+    for bonus in (near, far):
+        for n, extra in bonus.items():
+            found.setdefault(n, Candidate(n)).score += extra
     return found
+
+
+def cover(found: dict[int, Candidate], words: list[str], stats: TermStats) -> None:
+    """Add COVER_WEIGHT x (IDF-weighted share of `words` a candidate holds)^2.
+
+    IDF as BM25 computes it, log(1 + (N - n + 0.5) / (n + 0.5)), so a word most texts
+    hold (a name said in every other turn) counts for little. Squared: holding one of
+    three words should be worth far less than a third of holding all three.
+    """
+    n = max(stats.documents, 1)
+    idf = {w: math.log(1 + max(0.0, n - f + 0.5) / (f + 0.5)) for w in words for f in [stats.frequency.get(w, 0)]}
+    total = sum(idf.values())
+    if total <= 0:
+        return
+    for pid, c in found.items():
+        held = stats.held.get(pid)
+        if held:
+            c.score += COVER_WEIGHT * (sum(idf[w] for w in held if w in idf) / total) ** 2
+
+
+def boost_days(found: dict[int, Candidate], times: dict[int, str]) -> None:
+    """Give each candidate DAY_SHARE of the mean of the DAY_TOP best scores said on its day.
+
+    The scores come from before any boost, so the order of candidates does not matter;
+    a candidate alone on its day gets a share of its own score (DAY_SHARE / DAY_TOP),
+    and ties keep their order.
+    """
+    best: dict[str, list[float]] = {}
+    for pid, c in found.items():
+        if pid in times:
+            best.setdefault(times[pid][:10], []).append(c.score)
+    lift = {day: DAY_SHARE * sum(sorted(scores, reverse=True)[:DAY_TOP]) / DAY_TOP for day, scores in best.items()}
+    for pid, c in found.items():
+        if pid in times:
+            c.score += lift[times[pid][:10]]
 
 
 def boost_times(found: dict[int, Candidate], hints: list[TimeHint], times: dict[int, str]) -> None:
@@ -168,17 +246,24 @@ def rank_hybrid(
     neighbours: Callable[[list[int]], dict[int, tuple[int | None, int | None]]],
     query: str,
     times: Callable[[list[int]], dict[int, str]],
+    terms: Callable[[list[int], list[str]], TermStats] | None = None,
 ) -> list[Candidate]:
-    """The whole hybrid ranking: fuse, spread to neighbours, boost named times, sort.
+    """The whole hybrid ranking: fuse, reward coverage, spread to neighbours, boost named times and days, sort.
 
     `similar` is (id, similarity) with short_penalty already applied, best first;
-    `neighbours(ids)` and `times(ids)` (id -> created_at) look things up in the store.
+    `neighbours(ids)`, `times(ids)` (id -> created_at) and `terms(ids, words)` look
+    things up in the store (without `terms`, no coverage reward).
     """
     found = fuse(similar, keyword, keyword_complete=keyword_complete)
-    found = spread_to_neighbours(found, neighbours(list(found)))
+    words = keyword_terms(query)
+    if terms is not None and len(words) > 1 and found:  # one word: coverage is what BM25 already ranks by
+        cover(found, words, terms(list(found), words))
+    found = spread_to_neighbours(found, neighbours)
+    said = times(list(found))
     hints = time_hints(query)
     if hints:
-        boost_times(found, hints, times(list(found)))
+        boost_times(found, hints, said)
+    boost_days(found, said)
     return ranked(found)
 
 

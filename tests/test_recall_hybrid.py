@@ -124,3 +124,10 @@ def test_a_failing_embedder_leaves_keyword_search_working(store, agent, chat):
 @pytest.mark.parametrize("query", ['"', "NEAR(", "*", "a" * 5000, "\x00", "kittens' OR 1=1 --", "😀"])
 def test_hostile_queries(recall, query):
     assert isinstance(recall.search(query), str)
+
+
+def test_term_stats_of_messages(store, agent, chat):
+    held, frequency, documents = messages_store.term_stats(store, chat, ["kittens", "plant"])
+    assert held == {chat[0]: {"kittens"}, chat[4]: {"kittens", "plant"}, chat[5]: {"plant"}}
+    assert frequency == {"kittens": 2, "plant": 2}
+    assert documents == messages_store.count(store, agent.id) == 2 * len(CHAT)  # tool rows are stored messages too

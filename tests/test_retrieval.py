@@ -104,6 +104,10 @@ def test_neighbours_are_the_same_owners_adjacent_passages(store, agent, make_age
     found = passages_store.neighbours(store, [a, b, c, d])
     assert found[c] == (None, d) and found[d] == (c, None)  # b belongs to someone else
     assert found[b] == (None, None) and found[a] == (None, None)
+    known: dict = {}  # one search's cache: asking again, even for ids beside the first, answers the same
+    assert passages_store.neighbours(store, [c], known) == {c: (None, d)}
+    assert passages_store.neighbours(store, [d, a], known) == {d: (c, None), a: (None, None)}
+    assert passages_store.neighbours(store, [d + 5], known) == {}  # no such passage
 
 
 def test_short_chit_chat_loses_vector_similarity():
@@ -145,3 +149,51 @@ def test_time_hints_ignore_what_is_no_time(query):
 def test_hint_on_bad_stored_time_is_false():
     assert not TimeHint(month=5).covers("garbage")
 
+
+
+def test_term_stats_follow_the_stemmer_and_count_every_passage(store, agent, make_agent, embedder):
+    mine = ArchivalMemory(store, agent.id, embedder)
+    theirs = ArchivalMemory(store, make_agent("other").id, embedder)
+    ids = mine.insert_many([("I did my exercises at dawn", None, None), ("Daily exercise keeps me sane", None, None),
+                            ("Nothing to see here", None, None)])
+    theirs.insert("another exercise routine")
+    held, frequency, documents = passages_store.term_stats(store, ids, ["exercises", "daily", "kiln"])
+    assert held == {ids[0]: {"exercises"}, ids[1]: {"exercises", "daily"}}  # "exercise" is the same stem
+    assert frequency == {"exercises": 3, "daily": 1, "kiln": 0}  # counted over the whole store, as BM25 does
+    assert documents == 4
+    assert passages_store.term_stats(store, [], ["exercises"])[0] == {}
+
+
+def test_a_candidate_holding_more_rare_words_gains_more():
+    found = {1: retrieval.Candidate(1, 0.50), 2: retrieval.Candidate(2, 0.45), 3: retrieval.Candidate(3, 0.48)}
+    stats = retrieval.TermStats(
+        held={1: frozenset({"kiln"}), 2: frozenset({"kiln", "cracked", "caroline"}), 3: frozenset({"caroline"})},
+        frequency={"kiln": 3, "cracked": 5, "caroline": 900}, documents=1000)
+    retrieval.cover(found, ["caroline", "kiln", "cracked"], stats)
+    assert found[2].score > found[1].score > found[3].score  # all three words beat one rare word
+    assert found[3].score - 0.48 < 0.001  # a word nearly every text holds is worth almost nothing
+    assert found[2].score - 0.45 == pytest.approx(retrieval.COVER_WEIGHT)
+
+
+def test_a_candidate_among_others_of_its_day_gains_more_than_one_alone():
+    found = {1: retrieval.Candidate(1, 0.50), 2: retrieval.Candidate(2, 0.50), 3: retrieval.Candidate(3, 0.52)}
+    said = {1: "2023-05-08T13:56:00.000+00:00", 2: "2023-05-08T14:10:00.000+00:00", 3: "2023-06-01T09:00:00.000+00:00"}
+    retrieval.boost_days(found, said)
+    assert found[1].score == found[2].score > found[3].score
+    lone = {7: retrieval.Candidate(7, 0.5)}
+    retrieval.boost_days(lone, {})  # no known time: no lift
+    assert lone[7].score == 0.5
+
+
+def test_a_match_lifts_the_passages_one_and_two_steps_away():
+    chain = {i: (i - 1 if i > 1 else None, i + 1 if i < 9 else None) for i in range(1, 10)}  # passages 1..9 in a row
+    found = retrieval.spread_to_neighbours({5: retrieval.Candidate(5, 1.0)}, lambda ids: {i: chain[i] for i in ids})
+    scores = {pid: c.score for pid, c in found.items()}
+    assert scores == pytest.approx({
+        3: retrieval.SECOND_RING * retrieval.PREVIOUS_SHARE, 4: retrieval.PREVIOUS_SHARE, 5: 1.0,
+        6: retrieval.NEXT_SHARE, 7: retrieval.SECOND_RING * retrieval.NEXT_SHARE})
+    # Between two matches: the nearer share of each ring, and both rings add up.
+    found = retrieval.spread_to_neighbours({2: retrieval.Candidate(2, 1.0), 5: retrieval.Candidate(5, 1.0)},
+                                           lambda ids: {i: chain[i] for i in ids})
+    assert found[3].score == pytest.approx(retrieval.NEXT_SHARE + retrieval.SECOND_RING * retrieval.PREVIOUS_SHARE)
+    assert found[2].score == 1.0 and 8 not in found

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import re
 
-_WORD = re.compile(r"\w+", re.UNICODE)
+WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 32  # a 10,000-character query must not become a 2,000-term MATCH
 MAX_TERM_CHARS = 64
+ID_BATCH = 900
 
 
 def terms(query: str | None) -> list[str]:
     """The distinct words of `query`, lower-cased, in order, at most MAX_TERMS."""
     seen: dict[str, None] = {}
-    for word in _WORD.findall(query or ""):
+    for word in WORD.findall(query or ""):
         word = word.lower()[:MAX_TERM_CHARS]
         if word not in seen:
             seen[word] = None
@@ -40,3 +41,25 @@ def match_all(words: list[str]) -> str:
 def match_any(words: list[str]) -> str:
     """A MATCH expression requiring at least one word."""
     return " OR ".join(_quote(w) for w in words)
+
+
+def term_stats(db, table: str, ids: list[int], words: list[str]) -> tuple[dict[int, frozenset[str]], dict[str, int]]:
+    """For an FTS5 `table` (one of ours, never user input): which of `words` each row of `ids`
+    holds, and how many indexed rows hold each word (the statistic FTS5's BM25 uses).
+
+    The stemmer inside FTS5 decides what matches, so "exercises" finds "exercise"
+    exactly as the keyword search does. `+rowid` keeps the id list away from FTS5,
+    which would otherwise run the MATCH once per id (8x slower at 100 ids, 10k rows):
+    SQLite walks the word's matches once and checks each against the list.
+    """
+    held: dict[int, set[str]] = {}
+    frequency: dict[str, int] = {}
+    for word in words:
+        expression = _quote(word)
+        frequency[word] = db.execute(f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", [expression]).fetchone()[0]
+        for start in range(0, len(ids) if frequency[word] else 0, ID_BATCH):  # SQLite caps bound parameters
+            chunk = ids[start : start + ID_BATCH]
+            for (rowid,) in db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? "
+                                       f"AND +rowid IN ({','.join('?' * len(chunk))})", [expression, *chunk]):
+                held.setdefault(rowid, set()).add(word)
+    return {rowid: frozenset(found) for rowid, found in held.items()}, frequency

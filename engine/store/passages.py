@@ -401,6 +401,16 @@ def fetch(store: Store, ids: list[int]) -> dict[int, Passage]:
     return {r[0]: _passage(r) for r in rows}
 
 
+def created_times(store: Store, ids: list[int]) -> dict[int, str]:
+    """passage id -> created_at, for the ids that exist (lighter than `fetch` when only the time matters)."""
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), SYNC_BATCH):  # batches: SQLite caps the number of parameters
+        chunk = ids[start : start + SYNC_BATCH]
+        found.update(store.db.execute(
+            f"SELECT id, created_at FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
+    return found
+
+
 def get(store: Store, passage_id: int) -> Passage:
     found = fetch(store, [passage_id]).get(passage_id)
     if found is None:
@@ -630,6 +640,21 @@ def _best_of_all(db, agent_id: int, expression: str, limit: int) -> list[tuple[i
     return rows if seen == len(rows) else None
 
 
+def term_stats(store: Store, ids: list[int], words: list[str]
+               ) -> tuple[dict[int, frozenset[str]], dict[str, int], int]:
+    """(which of `words` each passage of `ids` holds, how many passages hold each word, passages in all).
+
+    The counts are over every passage in the store, as FTS5's own BM25 statistics are.
+    """
+    db = store.db
+    if store.dialect == "postgres":
+        held, frequency = pg_search.term_stats(db, "passages", ids, words)
+    else:
+        held, frequency = fts.term_stats(db, "passages_fts", ids, words)
+    documents = db.execute("SELECT coalesce(sum(n), 0) FROM passage_counts").fetchone()[0]
+    return held, frequency, int(documents)
+
+
 def keyword_count(store: Store, agent_id: int, words: list[str], *, since: str | None = None,
                   until: str | None = None) -> int:
     """How many visible passages hold any of `words` (in the time range): a keyword search's total."""
@@ -674,27 +699,31 @@ def vector_search_in_range(store: Store, agent_id: int, query_vector, k: int, si
     return scan.nearest(cursor, query, k)
 
 
-def neighbours(store: Store, ids: list[int]) -> dict[int, tuple[int | None, int | None]]:
+def neighbours(store: Store, ids: list[int], known: dict[int, tuple | None] | None = None
+               ) -> dict[int, tuple[int | None, int | None]]:
     """For each passage id, (the passage stored right before it, right after it) by the same owner.
 
     "Right before" is the id just below: a passage deleted in between makes none, which
-    is rare enough not to be worth a search for the next one down.
+    is rare enough not to be worth a search for the next one down. `known` (id -> owner,
+    None for no such passage) carries what earlier calls of one search read, so asking
+    again for the neighbours of neighbours reads only the rows not seen yet.
     """
     if not ids:
         return {}
-    wanted = sorted({i + d for i in ids for d in (-1, 0, 1)})
-    owner: dict[int, tuple] = {}
+    owner: dict[int, tuple | None] = {} if known is None else known
+    wanted = sorted({i + d for i in ids for d in (-1, 0, 1)} - owner.keys())
     for start in range(0, len(wanted), SYNC_BATCH):
         chunk = wanted[start : start + SYNC_BATCH]
         rows = store.db.execute(
             f"SELECT id, agent_id, source_id FROM passages WHERE id IN ({','.join('?' * len(chunk))})", chunk
         ).fetchall()
+        owner.update(dict.fromkeys(chunk))
         owner.update((r[0], (r[1], r[2])) for r in rows)
 
     def same(i: int, n: int) -> int | None:
         return n if owner.get(n) == owner[i] else None
 
-    return {i: (same(i, i - 1), same(i, i + 1)) for i in ids if i in owner}
+    return {i: (same(i, i - 1), same(i, i + 1)) for i in ids if owner.get(i) is not None}
 
 
 def similarity(distance: float) -> float:
