@@ -22,10 +22,8 @@ Every rule below was kept because it moved evidence recall on the LoCoMo dev set
   (the IDF-weighted share of the query's content words it holds, squared). BM25
   sums term scores, so one rare word repeated can outrank a passage that has
   all of them; this favours the latter.
-- Same-day company: what is said on one day is usually about one thing, so a
-  candidate gains a share of the best scores among candidates from its own day
-  (UTC date of when it was said). A lone good match in a day of chatter gains
-  less than one in a day that keeps returning to the query's subject.
+A share of the best scores said on a candidate's own day was tried and removed: it
+lifted one-session questions and cost multi-hop ones (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -72,8 +70,6 @@ PREVIOUS_SHARE = 0.3  # ... and the passage stored right before it (often the qu
 SECOND_RING = 0.4  # the passages two steps away get this part of those shares
 TIME_BOOST = 0.3  # added to candidates said in a time the query names ("in October 2023")
 COVER_WEIGHT = 0.3  # added at most, to a candidate holding every content word of the query
-DAY_SHARE = 0.2  # part of the mean of the DAY_TOP best scores of its day that each candidate receives
-DAY_TOP = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -212,23 +208,6 @@ def cover(found: dict[int, Candidate], words: list[str], stats: TermStats) -> No
             c.score += COVER_WEIGHT * (sum(idf[w] for w in held if w in idf) / total) ** 2
 
 
-def boost_days(found: dict[int, Candidate], times: dict[int, str]) -> None:
-    """Give each candidate DAY_SHARE of the mean of the DAY_TOP best scores said on its day.
-
-    The scores come from before any boost, so the order of candidates does not matter;
-    a candidate alone on its day gets a share of its own score (DAY_SHARE / DAY_TOP),
-    and ties keep their order.
-    """
-    best: dict[str, list[float]] = {}
-    for pid, c in found.items():
-        if pid in times:
-            best.setdefault(times[pid][:10], []).append(c.score)
-    lift = {day: DAY_SHARE * sum(sorted(scores, reverse=True)[:DAY_TOP]) / DAY_TOP for day, scores in best.items()}
-    for pid, c in found.items():
-        if pid in times:
-            c.score += lift[times[pid][:10]]
-
-
 def boost_times(found: dict[int, Candidate], hints: list[TimeHint], times: dict[int, str]) -> None:
     """Add TIME_BOOST to candidates said in a time the query names (`times`: id -> created_at)."""
     if not hints:
@@ -248,7 +227,7 @@ def rank_hybrid(
     times: Callable[[list[int]], dict[int, str]],
     terms: Callable[[list[int], list[str]], TermStats] | None = None,
 ) -> list[Candidate]:
-    """The whole hybrid ranking: fuse, reward coverage, spread to neighbours, boost named times and days, sort.
+    """The whole hybrid ranking: fuse, reward coverage, spread to neighbours, boost named times, sort.
 
     `similar` is (id, similarity) with short_penalty already applied, best first;
     `neighbours(ids)`, `times(ids)` (id -> created_at) and `terms(ids, words)` look
@@ -259,11 +238,9 @@ def rank_hybrid(
     if terms is not None and len(words) > 1 and found:  # one word: coverage is what BM25 already ranks by
         cover(found, words, terms(list(found), words))
     found = spread_to_neighbours(found, neighbours)
-    said = times(list(found))
     hints = time_hints(query)
     if hints:
-        boost_times(found, hints, said)
-    boost_days(found, said)
+        boost_times(found, hints, times(list(found)))
     return ranked(found)
 
 

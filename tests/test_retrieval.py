@@ -175,16 +175,6 @@ def test_a_candidate_holding_more_rare_words_gains_more():
     assert found[2].score - 0.45 == pytest.approx(retrieval.COVER_WEIGHT)
 
 
-def test_a_candidate_among_others_of_its_day_gains_more_than_one_alone():
-    found = {1: retrieval.Candidate(1, 0.50), 2: retrieval.Candidate(2, 0.50), 3: retrieval.Candidate(3, 0.52)}
-    said = {1: "2023-05-08T13:56:00.000+00:00", 2: "2023-05-08T14:10:00.000+00:00", 3: "2023-06-01T09:00:00.000+00:00"}
-    retrieval.boost_days(found, said)
-    assert found[1].score == found[2].score > found[3].score
-    lone = {7: retrieval.Candidate(7, 0.5)}
-    retrieval.boost_days(lone, {})  # no known time: no lift
-    assert lone[7].score == 0.5
-
-
 def test_a_match_lifts_the_passages_one_and_two_steps_away():
     chain = {i: (i - 1 if i > 1 else None, i + 1 if i < 9 else None) for i in range(1, 10)}  # passages 1..9 in a row
     found = retrieval.spread_to_neighbours({5: retrieval.Candidate(5, 1.0)}, lambda ids: {i: chain[i] for i in ids})
