@@ -484,9 +484,11 @@ def vector_search(
         return pg_search.vector_search(store, table, owners, query, k, candidates, exact=exact)
     total = _count_in_owners(db, owners)
     approximate = dim % 8 == 0 and total > EXACT_LIMIT
-    # 2% of the passages, within [MIN_CANDIDATES, BIT_CANDIDATES]: rescoring is the costly part, and at
-    # 10k a 200-candidate pool already kept the whole exact top 10 (docs/benchmarks.md).
-    pool = max(k * oversample, min(BIT_CANDIDATES, max(MIN_CANDIDATES, total // 50)))
+    # 2% of the passages, at least MIN_CANDIDATES, at most BIT_CANDIDATES or 0.5%: rescoring is the costly
+    # part, and at 10k a 200-candidate pool already kept the whole exact top 10, at 100k 600 did; at 1M,
+    # 600 (0.06%) kept only 0.845 of it, since the true neighbours hide among more Hamming ties
+    # (docs/benchmarks.md). Up to 120k passages the ceiling is BIT_CANDIDATES.
+    pool = max(k * oversample, min(max(BIT_CANDIDATES, total // 200), max(MIN_CANDIDATES, total // 50)))
     query_bits = db.execute("SELECT vec_quantize_binary(?)", [query]).fetchone()[0] if approximate else b""
     found: list[tuple[int, float]] = []
     for owner in owners:
