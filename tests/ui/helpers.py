@@ -21,9 +21,14 @@ def say(text: str, call_id: str = "s0", thought: str = "Reply.") -> dict:
 def create_agent(page: Page, name: str) -> None:
     """Through the New agent form, opened first when it is folded (it folds once an agent exists)."""
     field = page.get_by_label("Name", exact=True)
-    expect(page.get_by_role("button", name=re.compile("^New agent"))).to_be_visible()  # the page is drawn
+    toggle = page.get_by_role("button", name=re.compile("^New agent"))
+    expect(toggle).to_be_visible()  # the page is drawn
     if not field.is_visible():
-        page.get_by_role("button", name=re.compile("^New agent")).click()
+        toggle.click()
+        try:
+            expect(field).to_be_visible(timeout=5_000)
+        except AssertionError:  # it was open but not drawn yet (a loaded machine), so the click folded it
+            toggle.click()
     field.fill(name)
     page.get_by_role("button", name="Create agent").click()
     expect(page.get_by_text(re.compile(rf"{name} · model gpt-test"))).to_be_visible()
