@@ -63,3 +63,18 @@ def term_stats(db, table: str, ids: list[int], words: list[str]) -> tuple[dict[i
                                        f"AND +rowid IN ({','.join('?' * len(chunk))})", [expression, *chunk]):
                 held.setdefault(rowid, set()).add(word)
     return {rowid: frozenset(found) for rowid, found in held.items()}, frequency
+
+
+def store_term_stats(store, base: str, counts: str, ids: list[int], words: list[str]
+                     ) -> tuple[dict[int, frozenset[str]], dict[str, int], int]:
+    """`term_stats` of the rows `ids` of `base` ("passages" or "messages") on either backend, with the
+    row total from the trigger-kept `counts` table: what a coverage reward's IDF needs."""
+    db = store.db
+    if store.dialect == "postgres":
+        from engine.store import pg_search
+
+        held, frequency = pg_search.term_stats(db, base, ids, words)
+    else:
+        held, frequency = term_stats(db, f"{base}_fts", ids, words)
+    documents = db.execute(f"SELECT coalesce(sum(n), 0) FROM {counts}").fetchone()[0]
+    return held, frequency, int(documents)

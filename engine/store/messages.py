@@ -282,13 +282,7 @@ def term_stats(store: Store, ids: list[int], words: list[str]
     "Messages stored" is recall memory's kept count (system messages aside): close
     enough to the number of indexed texts for an IDF, and read in one row.
     """
-    db = store.db
-    if store.dialect == "postgres":
-        held, frequency = pg_search.term_stats(db, "messages", ids, words)
-    else:
-        held, frequency = fts.term_stats(db, "messages_fts", ids, words)
-    documents = db.execute("SELECT coalesce(sum(n), 0) FROM message_counts").fetchone()[0]
-    return held, frequency, int(documents)
+    return fts.store_term_stats(store, "messages", "message_counts", ids, words)
 
 
 NEIGHBOUR_REACH = 4  # rows looked at each side: tool results and heartbeats sit between two turns

@@ -648,13 +648,7 @@ def term_stats(store: Store, ids: list[int], words: list[str]
 
     The counts are over every passage in the store, as FTS5's own BM25 statistics are.
     """
-    db = store.db
-    if store.dialect == "postgres":
-        held, frequency = pg_search.term_stats(db, "passages", ids, words)
-    else:
-        held, frequency = fts.term_stats(db, "passages_fts", ids, words)
-    documents = db.execute("SELECT coalesce(sum(n), 0) FROM passage_counts").fetchone()[0]
-    return held, frequency, int(documents)
+    return fts.store_term_stats(store, "passages", "passage_counts", ids, words)
 
 
 def keyword_count(store: Store, agent_id: int, words: list[str], *, since: str | None = None,
