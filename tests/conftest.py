@@ -57,10 +57,39 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("backend", BACKENDS, indirect=True)
 
 
+UI_TESTS = "tests/ui/"
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """The slow real-model modules first, so that with tests spread over workers (pytest-xdist,
-    by module) the longest ones start at once instead of running alone at the end."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # a stable sort keeps the rest in order
+    """The slow real-model modules first and the browser tests next, so that with the suite spread
+    over workers the longest units start at once instead of running alone at the end."""
+
+    def order(item) -> int:
+        if item.get_closest_marker("slow") is not None:
+            return 0
+        return 1 if item.nodeid.startswith(UI_TESTS) else 2
+
+    items.sort(key=order)  # a stable sort keeps the rest in order
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: absent when it is not installed
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadscope` (pytest.ini), with every browser test in one unit of work.
+
+    Each module stays on one worker, so its module fixtures are set up once. Two Chromiums and two
+    Gradio servers side by side on two cores made expect() timeouts and half-drawn forms the usual
+    failure of parallel runs, so the browser tests take turns on one worker while the other runs the rest.
+    (xdist's own `--dist loadgroup` cannot do this under pytest 9.2, which ignores the node id it rewrites.)
+    """
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndOneBrowser(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return UI_TESTS if nodeid.startswith(UI_TESTS) else super()._split_scope(nodeid)
+
+    return ModulesAndOneBrowser(config, log)
 
 
 def pytest_sessionfinish(session, exitstatus):
