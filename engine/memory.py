@@ -509,16 +509,30 @@ class ArchivalMemory:
         if mode != "hybrid":
             raise ValueError(f"unknown search mode {mode!r}")
         pool = max(HYBRID_POOL, math.ceil(need / HYBRID_POOL) * HYBRID_POOL)
-        keyword_search = retrieval.alongside(lambda: passages_store.keyword_scored(
-            store, self.agent_id, query, pool, any_word=True, words=retrieval.keyword_terms(query),
-            since=since, until=until))
+        words = retrieval.keyword_terms(query)
+
+        def keyword_side():
+            # Everything that needs only the keyword list runs beside the query's embedding (the longest
+            # part of a search): the matches, their rows, the words' index counts and the rows two steps
+            # around each match, which the neighbour ranking reads. What is left after the embedding is
+            # the vector half alone.
+            scored = passages_store.keyword_scored(store, self.agent_id, query, pool, any_word=True, words=words,
+                                                   since=since, until=until)
+            ids = [pid for pid, _ in scored]
+            rows = passages_store.fetch(store, ids)
+            counts = passages_store.term_counts(store, words) if len(words) > 1 else None
+            known: dict[int, tuple | None] = {}  # the neighbour lookups' rows, read once per search
+            ring = passages_store.neighbours(store, ids, known)
+            passages_store.neighbours(store, sorted({n for pair in ring.values() for n in pair if n is not None}), known)
+            return scored, rows, counts, known
+
+        keyword_search = retrieval.alongside(keyword_side)
         nearest = self._nearest(query, pool, since, until, oversample=HYBRID_OVERSAMPLE)
-        keyword = keyword_search.result()
-        fetched = passages_store.fetch(store, [pid for pid, _ in nearest] + [pid for pid, _ in keyword])
+        keyword, fetched, counts, owners = keyword_search.result()
+        fetched.update(passages_store.fetch(store, [pid for pid, _ in nearest if pid not in fetched]))
         similar = retrieval.penalized(nearest, {pid: p.text for pid, p in fetched.items()})
 
         said = {pid: p.created_at for pid, p in fetched.items()}
-        owners: dict[int, tuple | None] = {}  # the neighbour lookups' rows, read once per search
 
         def times(ids: list[int]) -> dict[int, str]:
             # Neighbours that joined need only their time here; whole rows are read for the page alone.
@@ -528,7 +542,7 @@ class ArchivalMemory:
         ranking = retrieval.rank_hybrid(
             similar, [(pid, s) for pid, s in keyword if pid in fetched], keyword_complete=len(keyword) < pool,
             neighbours=lambda ids: passages_store.neighbours(store, ids, owners), query=query, times=times,
-            terms=lambda ids, words: retrieval.TermStats(*passages_store.term_stats(store, ids, words)),
+            terms=lambda ids, words: retrieval.TermStats(*passages_store.term_stats(store, ids, words, counts)),
         )
         times([c.id for c in ranking])  # neighbours that joined the ranking
         ranked = [c for c in ranking if c.id in said and (since is None or said[c.id] >= since)

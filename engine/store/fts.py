@@ -43,9 +43,11 @@ def match_any(words: list[str]) -> str:
     return " OR ".join(_quote(w) for w in words)
 
 
-def term_stats(db, table: str, ids: list[int], words: list[str]) -> tuple[dict[int, frozenset[str]], dict[str, int]]:
+def term_stats(db, table: str, ids: list[int], words: list[str], frequency: dict[str, int] | None = None
+               ) -> tuple[dict[int, frozenset[str]], dict[str, int]]:
     """For an FTS5 `table` (one of ours, never user input): which of `words` each row of `ids`
-    holds, and how many indexed rows hold each word (the statistic FTS5's BM25 uses).
+    holds, and how many indexed rows hold each word (the statistic FTS5's BM25 uses; not
+    counted again when `frequency` already gives it).
 
     The stemmer inside FTS5 decides what matches, so "exercises" finds "exercise"
     exactly as the keyword search does. `+rowid` keeps the id list away from FTS5,
@@ -53,11 +55,10 @@ def term_stats(db, table: str, ids: list[int], words: list[str]) -> tuple[dict[i
     SQLite walks the word's matches once and checks each against the list.
     """
     held: dict[int, set[str]] = {}
-    frequency: dict[str, int] = {}
+    frequency = term_frequencies(db, table, words) if frequency is None else frequency
     for word in words:
         expression = _quote(word)
-        frequency[word] = db.execute(f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", [expression]).fetchone()[0]
-        for start in range(0, len(ids) if frequency[word] else 0, ID_BATCH):  # SQLite caps bound parameters
+        for start in range(0, len(ids) if frequency.get(word) else 0, ID_BATCH):  # SQLite caps bound parameters
             chunk = ids[start : start + ID_BATCH]
             for (rowid,) in db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? "
                                        f"AND +rowid IN ({','.join('?' * len(chunk))})", [expression, *chunk]):
@@ -65,16 +66,38 @@ def term_stats(db, table: str, ids: list[int], words: list[str]) -> tuple[dict[i
     return {rowid: frozenset(found) for rowid, found in held.items()}, frequency
 
 
-def store_term_stats(store, base: str, counts: str, ids: list[int], words: list[str]
-                     ) -> tuple[dict[int, frozenset[str]], dict[str, int], int]:
-    """`term_stats` of the rows `ids` of `base` ("passages" or "messages") on either backend, with the
-    row total from the trigger-kept `counts` table: what a coverage reward's IDF needs."""
+def term_frequencies(db, table: str, words: list[str]) -> dict[str, int]:
+    """How many rows of the FTS5 `table` hold each of `words`."""
+    return {w: db.execute(f"SELECT count(*) FROM {table} WHERE {table} MATCH ?", [_quote(w)]).fetchone()[0]
+            for w in words}
+
+
+TermCounts = tuple[dict[str, int], int]  # (word -> rows holding it, rows in all)
+
+
+def store_term_counts(store, base: str, counts: str, words: list[str]) -> TermCounts:
+    """How many rows of `base` ("passages" or "messages") hold each of `words` on either backend, and
+    the row total from the trigger-kept `counts` table: the part of a coverage reward's IDF that does
+    not depend on the candidates, so a search can read it before it has them."""
     db = store.db
     if store.dialect == "postgres":
         from engine.store import pg_search
 
-        held, frequency = pg_search.term_stats(db, base, ids, words)
+        frequency = pg_search.term_frequencies(db, base, words)
     else:
-        held, frequency = term_stats(db, f"{base}_fts", ids, words)
-    documents = db.execute(f"SELECT coalesce(sum(n), 0) FROM {counts}").fetchone()[0]
-    return held, frequency, int(documents)
+        frequency = term_frequencies(db, f"{base}_fts", words)
+    return frequency, int(db.execute(f"SELECT coalesce(sum(n), 0) FROM {counts}").fetchone()[0])
+
+
+def store_term_stats(store, base: str, counts: str, ids: list[int], words: list[str],
+                     known: TermCounts | None = None) -> tuple[dict[int, frozenset[str]], dict[str, int], int]:
+    """`term_stats` of the rows `ids` of `base` on either backend, with `store_term_counts`' totals
+    (read here unless `known` gives them)."""
+    frequency, documents = store_term_counts(store, base, counts, words) if known is None else known
+    if store.dialect == "postgres":
+        from engine.store import pg_search
+
+        held, _ = pg_search.term_stats(store.db, base, ids, words, frequency)
+    else:
+        held, _ = term_stats(store.db, f"{base}_fts", ids, words, frequency)
+    return held, frequency, documents

@@ -642,13 +642,19 @@ def _best_of_all(db, agent_id: int, expression: str, limit: int) -> list[tuple[i
     return rows if seen == len(rows) else None
 
 
-def term_stats(store: Store, ids: list[int], words: list[str]
+def term_counts(store: Store, words: list[str]) -> fts.TermCounts:
+    """(how many passages hold each of `words`, passages in all): term_stats' totals, read on their own."""
+    return fts.store_term_counts(store, "passages", "passage_counts", words)
+
+
+def term_stats(store: Store, ids: list[int], words: list[str], counts: fts.TermCounts | None = None
                ) -> tuple[dict[int, frozenset[str]], dict[str, int], int]:
     """(which of `words` each passage of `ids` holds, how many passages hold each word, passages in all).
 
-    The counts are over every passage in the store, as FTS5's own BM25 statistics are.
+    The counts are over every passage in the store, as FTS5's own BM25 statistics are;
+    `counts` gives them when term_counts read them already.
     """
-    return fts.store_term_stats(store, "passages", "passage_counts", ids, words)
+    return fts.store_term_stats(store, "passages", "passage_counts", ids, words, counts)
 
 
 def keyword_count(store: Store, agent_id: int, words: list[str], *, since: str | None = None,

@@ -135,13 +135,18 @@ def keyword_messages(store, agent_id: int, words: list[str], limit: int, where: 
     return [(r[0], float(r[1])) for r in rows]
 
 
-def term_stats(db, table: str, ids: list[int], words: list[str]) -> tuple[dict[int, frozenset[str]], dict[str, int]]:
+def term_frequencies(db, table: str, words: list[str]) -> dict[str, int]:
+    """fts.term_frequencies for PostgreSQL: rows of `table` whose `tsv` holds each word."""
+    return {w: db.execute(f"SELECT count(*) FROM {table} WHERE tsv @@ {_ALL}", [w]).fetchone()[0] for w in words}
+
+
+def term_stats(db, table: str, ids: list[int], words: list[str], frequency: dict[str, int] | None = None
+               ) -> tuple[dict[int, frozenset[str]], dict[str, int]]:
     """fts.term_stats for PostgreSQL: `table` (passages or messages) through its `tsv` column."""
     held: dict[int, set[str]] = {}
-    frequency: dict[str, int] = {}
+    frequency = term_frequencies(db, table, words) if frequency is None else frequency
     for word in words:
-        frequency[word] = db.execute(f"SELECT count(*) FROM {table} WHERE tsv @@ {_ALL}", [word]).fetchone()[0]
-        if frequency[word] and ids:
+        if frequency.get(word) and ids:
             for (rowid,) in db.execute(f"SELECT id FROM {table} WHERE id = ANY(?) AND tsv @@ {_ALL}", [list(ids), word]):
                 held.setdefault(rowid, set()).add(word)
     return {rowid: frozenset(found) for rowid, found in held.items()}, frequency
