@@ -481,6 +481,7 @@ class ChatSession:
             block = self.api.set_block_limit(agent_id, label, int(text))
             self.say(f"The block {block.label} now holds up to {block.limit} characters.")
         else:
+            self.api.check_block_removable(agent_id, label)  # refused at once, not after a "yes"
             try:
                 answer = self.read_line(f"Remove the block {label} from core memory? Its history stays. "
                                         "Type yes to go on: ")

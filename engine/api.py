@@ -446,6 +446,11 @@ class MemGPT:
         with self.runtime.store.hold_agent(agent_id):
             CoreMemory(self.runtime.store, agent_id).remove_block(label, actor="user")
 
+    def check_block_removable(self, agent: AgentRef, label: str) -> None:
+        """Raise what remove_block would (no such block, persona or human), so a face asks its user
+        to confirm only a removal that can happen."""
+        CoreMemory(self.runtime.store, self._row(agent).id).removable(label)
+
     def set_block_limit(self, agent: AgentRef, label: str, limit: int) -> Block:
         """Change a block's character limit; a limit below what the block holds is refused."""
         agent_id = self._row(agent).id

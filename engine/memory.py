@@ -164,11 +164,15 @@ class CoreMemory:
     def remove_block(self, label: str, *, actor: str = "user") -> None:
         """Take a block out of core memory; its history stays, ending with the removal."""
         with self._store.atomic():
-            block = self.get(label)
-            if block.label.lower() in PROTECTED_BLOCKS:
-                raise InvalidName(f"The {block.label!r} block cannot be removed: the system prompt and the "
-                                  "memory tools rely on it. Empty it or shorten it instead.")
-            blocks_store.remove(self._store, block, actor, "block removed")
+            blocks_store.remove(self._store, self.removable(label), actor, "block removed")
+
+    def removable(self, label: str) -> blocks_store.Block:
+        """The block `remove_block` would take out; raises what it would raise (no such block, or a protected one)."""
+        block = self.get(label)
+        if block.label.lower() in PROTECTED_BLOCKS:
+            raise InvalidName(f"The {block.label!r} block cannot be removed: the system prompt and the "
+                              "memory tools rely on it. Empty it or shorten it instead.")
+        return block
 
     def set(self, label: str, value: str, *, actor: str = "user", cause: str = "edited",
             expected: str | None = None) -> blocks_store.Block:

@@ -183,10 +183,11 @@ def test_chat_adds_limits_and_removes_a_block(cli_home, fake_openai):
     child.expect_exact("projects (20/300 characters)")
     child.expect_exact("Building an owl box.")
     child.expect_exact("> ")
-    child.sendline("/block remove persona")
-    child.expect_exact("Type yes to go on: ")
-    child.sendline("yes")
-    child.expect_exact("cannot be removed")
+    child.sendline("/block remove persona")  # refused before any question is asked
+    assert child.expect_exact(["cannot be removed", "Type yes to go on: "]) == 0
+    child.sendline("/block remove nosuch")
+    assert child.expect_exact(["nosuch", "Type yes to go on: "]) == 0
+    child.expect_exact("> ")
     child.sendline("/block remove projects")
     child.expect_exact("Type yes to go on: ")
     child.sendline("no")
