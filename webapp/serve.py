@@ -74,12 +74,38 @@ def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None
     # (mounted after launch() returned, it was missing for a moment in which pages already answered: a 403).
     routes = websocket_routes(demo, runtime, credentials, guard, public=is_exposed(host, share))
     # blocked_paths: Gradio's /file= route must never serve the data home, whatever else it allows.
-    demo.launch(server_name=host, server_port=port, share=share, auth=guard.check if guard else None,
-                show_error=True, prevent_thread_lock=True, blocked_paths=[str(runtime.settings.home)],
-                app_kwargs={"routes": routes},
-                footer_links=["gradio", "settings"])  # no "Use via API": every event is private (webapp/app.py)
+    launch_checked(demo, server_name=host, server_port=port, share=share, auth=guard.check if guard else None,
+                   show_error=True, prevent_thread_lock=True, blocked_paths=[str(runtime.settings.home)],
+                   app_kwargs={"routes": routes},
+                   footer_links=["gradio", "settings"])  # no "Use via API": every event is private (webapp/app.py)
     print(f"WebSocket API on ws://{host}:{port}/ws")
     demo.block_thread()
+
+
+STARTUP_ATTEMPTS = 3
+GRADIO_STARTUP_FAILED = "localhost is not accessible"  # the start of Gradio's error when its startup check fails
+
+
+def launch_checked(demo, attempts: int = STARTUP_ATTEMPTS, **kwargs) -> None:
+    """`demo.launch(**kwargs)`, tried again when only Gradio's own startup check failed.
+
+    After starting the server Gradio asks it for the page once, with a 3 s timeout, and on a
+    timeout stops with an error that blames localhost and suggests share=True. On a busy
+    machine the server is fine, just slow to answer that first request, so it is started again.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            demo.launch(**kwargs)
+            return
+        except ValueError as e:
+            if GRADIO_STARTUP_FAILED not in str(e):
+                raise
+            demo.close()
+            if attempt == attempts:
+                raise ConfigError(
+                    f"The web server started but did not answer its own first request within Gradio's 3 s, "
+                    f"{attempts} times: the machine is probably too busy. Try again when it is less loaded."
+                ) from e
 
 
 def websocket_routes(demo, runtime, credentials, guard=None, public: bool = False) -> list:

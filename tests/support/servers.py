@@ -28,18 +28,21 @@ def free_port() -> int:
 def launch_app(demo, **kwargs) -> int:
     """Launch a Gradio app on a free loopback port without blocking; returns the port.
 
-    Retried on a new port when the launch itself fails: on a loaded machine Gradio's own
-    startup check (a HEAD of the page with a 3 s timeout) can time out and raise "localhost
-    is not accessible", and with tests in parallel another process can take a free port first.
+    As the app does (webapp/serve.py launch_checked, which retries when Gradio's own startup
+    check times out on a loaded machine), and on a new port when another process took the
+    free one first (tests in parallel).
     """
+    from webapp.serve import launch_checked
+
     for attempt in range(3):
         port = free_port()
         try:
-            demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **kwargs)
+            launch_checked(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                           **kwargs)
             return port
-        except (ValueError, OSError) as e:
+        except OSError:
             demo.close()
-            if attempt == 2 or not ("localhost is not accessible" in str(e) or isinstance(e, OSError)):
+            if attempt == 2:
                 raise
     raise AssertionError("unreachable")
 
