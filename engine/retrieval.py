@@ -23,9 +23,11 @@ Every rule below was kept because it moved evidence recall on the LoCoMo dev set
   sums term scores, so one rare word repeated can outrank a passage that has
   all of them; this favours the latter.
 - A passage that ends in a question mark ("What other hobbies have you found?")
-  matches a question well and rarely holds its answer: it keeps QUESTION_KEEP of
-  its own score, after passing its whole score on to its neighbours (R@5 0.660 ->
-  0.674, R@10 0.763 -> 0.775).
+  matches a question well and rarely holds its answer, which is most often stored
+  right after it: it keeps QUESTION_KEEP of its own score, while its neighbours get
+  their shares of QUESTION_PASSES times its score (keeping half: R@5 0.660 -> 0.674,
+  R@10 0.763 -> 0.775; then, on top of spreading out below, passing 1.4 times:
+  multi-hop all@10 23.8% -> 25.8%, R@10 0.778 -> 0.773).
 - Spread out: a candidate stored right next to a higher-ranked one keeps
   ADJACENT_KEEP of its score (greedy, as maximal marginal relevance), so a match
   and its neighbours do not fill the first page on their own; questions that ask
@@ -80,7 +82,8 @@ PREVIOUS_SHARE = 0.3  # ... and the passage stored right before it (often the qu
 SECOND_RING = 0.4  # the passages two steps away get this part of those shares
 TIME_BOOST = 0.3  # added to candidates said in a time the query names ("in October 2023")
 COVER_WEIGHT = 0.3  # added at most, to a candidate holding every content word of the query
-QUESTION_KEEP = 0.5  # part of its own score a passage that ends in a question mark keeps (its shares stay whole)
+QUESTION_KEEP = 0.5  # part of its own score a passage that ends in a question mark keeps ...
+QUESTION_PASSES = 1.4  # ... while its neighbours get shares of this times its score (the answer follows it)
 ADJACENT_KEEP = 0.8  # part of its score a candidate keeps when one stored right next to it ranks higher
 
 
@@ -297,13 +300,15 @@ def rank_hybrid(
     words = keyword_terms(query)
     if terms is not None and len(words) > 1 and found:  # one word: coverage is what BM25 already ranks by
         cover(found, words, terms(list(found), words))
-    # A question is lowered after it has passed its whole score on: the answer is most often stored next to it.
+    # A question is lowered after it has passed its score on, enlarged: the answer is most often stored next to it.
     said = texts(list(found)) if texts is not None and QUESTION_KEEP < 1 else {}
     asked = {pid: found[pid].score for pid, text in said.items() if pid in found and is_question(text)}
+    for pid, own in asked.items():
+        found[pid].score = QUESTION_PASSES * own
     beside: dict[int, tuple[int | None, int | None]] = {}
     found = spread_to_neighbours(found, neighbours, beside)
     for pid, own in asked.items():
-        found[pid].score -= (1 - QUESTION_KEEP) * own
+        found[pid].score -= (QUESTION_PASSES - QUESTION_KEEP) * own
     hints = time_hints(query)
     if hints:
         boost_times(found, hints, times(list(found)))

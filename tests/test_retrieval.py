@@ -197,9 +197,9 @@ def test_a_question_passes_its_whole_share_on_but_keeps_less_itself(monkeypatch)
         [(5, 0.9), (7, 0.1)], [], keyword_complete=True, neighbours=lambda ids: {i: chain[i] for i in ids},
         query="books read", times=lambda ids: {}, texts=lambda ids: {i: texts.get(i, "") for i in ids})
     scores = {c.id: c.score for c in ranking}
-    # 6 gets NEXT_SHARE of the question's whole fused score (VECTOR_WEIGHT); 5 keeps QUESTION_KEEP of it
+    # 6 gets NEXT_SHARE of QUESTION_PASSES x the question's fused score (VECTOR_WEIGHT); 5 keeps QUESTION_KEEP of it
     # and, ranking below its neighbour 6 by then, ADJACENT_KEEP of that.
-    assert scores[6] == pytest.approx(retrieval.NEXT_SHARE * retrieval.VECTOR_WEIGHT)
+    assert scores[6] == pytest.approx(retrieval.NEXT_SHARE * retrieval.QUESTION_PASSES * retrieval.VECTOR_WEIGHT)
     assert scores[5] == pytest.approx(retrieval.QUESTION_KEEP * retrieval.VECTOR_WEIGHT * retrieval.ADJACENT_KEEP)
     assert ranking[0].id == 6
     assert retrieval.is_question("Where to?  ") and not retrieval.is_question("Is it? I think so.")
