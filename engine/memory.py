@@ -367,14 +367,19 @@ class RecallMemory:
             similar = retrieval.penalized(nearest, {mid: m.text for mid, m in fetched.items()})
         keyword = keyword_search.result()
 
-        def times(ids: list[int]) -> dict[int, str]:
+        def fetch_all(ids: list[int]) -> dict[int, messages_store.Message]:
+            # Read once: the ranking reads every candidate's text, and later its time, from here.
             fetched.update(messages_store.fetch(store, [mid for mid in ids if mid not in fetched]))
-            return {mid: fetched[mid].created_at for mid in ids if mid in fetched}
+            return {mid: fetched[mid] for mid in ids if mid in fetched}
+
+        def times(ids: list[int]) -> dict[int, str]:
+            return {mid: m.created_at for mid, m in fetch_all(ids).items()}
 
         ranking = retrieval.rank_hybrid(
             similar, keyword, keyword_complete=len(keyword) < pool,
             neighbours=lambda ids: messages_store.neighbours(store, self.agent_id, ids), query=query, times=times,
             terms=lambda ids, words: retrieval.TermStats(*messages_store.term_stats(store, ids, words)),
+            texts=lambda ids: {mid: m.text for mid, m in fetch_all(ids).items()},
         )
         times([c.id for c in ranking])
         ranked = [fetched[c.id] for c in ranking if c.id in fetched
@@ -547,6 +552,7 @@ class ArchivalMemory:
             similar, [(pid, s) for pid, s in keyword if pid in fetched], keyword_complete=len(keyword) < pool,
             neighbours=lambda ids: passages_store.neighbours(store, ids, owners), query=query, times=times,
             terms=lambda ids, words: retrieval.TermStats(*passages_store.term_stats(store, ids, words, counts)),
+            texts=lambda ids: {pid: fetched[pid].text for pid in ids if pid in fetched},  # all candidates are fetched
         )
         times([c.id for c in ranking])  # neighbours that joined the ranking
         ranked = [c for c in ranking if c.id in said and (since is None or said[c.id] >= since)

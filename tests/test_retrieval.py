@@ -187,3 +187,27 @@ def test_a_match_lifts_the_passages_one_and_two_steps_away():
                                            lambda ids: {i: chain[i] for i in ids})
     assert found[3].score == pytest.approx(retrieval.NEXT_SHARE + retrieval.SECOND_RING * retrieval.PREVIOUS_SHARE)
     assert found[2].score == 1.0 and 8 not in found
+
+
+def test_a_question_passes_its_whole_share_on_but_keeps_less_itself(monkeypatch):
+    monkeypatch.setattr(retrieval, "QUESTION_KEEP", 0.3)  # below NEXT_SHARE, so the answer ranks first
+    chain = {i: (i - 1 if i > 1 else None, i + 1 if i < 9 else None) for i in range(1, 10)}
+    texts = {5: "Which books have you read lately?", 7: "Dune, twice."}
+    ranking = retrieval.rank_hybrid(
+        [(5, 0.9), (7, 0.1)], [], keyword_complete=True, neighbours=lambda ids: {i: chain[i] for i in ids},
+        query="books read", times=lambda ids: {}, texts=lambda ids: {i: texts.get(i, "") for i in ids})
+    scores = {c.id: c.score for c in ranking}
+    # 6 gets NEXT_SHARE of QUESTION_PASSES x the question's fused score (VECTOR_WEIGHT); 5 keeps QUESTION_KEEP of it
+    # and, ranking below its neighbour 6 by then, ADJACENT_KEEP of that.
+    assert scores[6] == pytest.approx(retrieval.NEXT_SHARE * retrieval.QUESTION_PASSES * retrieval.VECTOR_WEIGHT)
+    assert scores[5] == pytest.approx(retrieval.QUESTION_KEEP * retrieval.VECTOR_WEIGHT * retrieval.ADJACENT_KEEP)
+    assert ranking[0].id == 6
+    assert retrieval.is_question("Where to?  ") and not retrieval.is_question("Is it? I think so.")
+
+
+def test_a_candidate_next_to_a_higher_one_keeps_less():
+    ranking = [retrieval.Candidate(1, 1.0), retrieval.Candidate(2, 0.9), retrieval.Candidate(7, 0.85)]
+    spread = retrieval.spread_out(ranking, {1: (None, 2)})
+    assert [c.id for c in spread] == [1, 7, 2]  # 2 sits right after 1: 0.9 x ADJACENT_KEEP < 0.85
+    assert spread[2].score == pytest.approx(0.9 * retrieval.ADJACENT_KEEP)
+    assert [c.score for c in spread] == sorted((c.score for c in spread), reverse=True)
