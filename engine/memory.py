@@ -531,14 +531,14 @@ class ArchivalMemory:
             rows = passages_store.fetch(store, ids)
             counts = passages_store.term_counts(store, words) if len(words) > 1 else None
             known: dict[int, tuple | None] = {}  # the neighbour lookups' rows, read once per search
-            ring = passages_store.neighbours(store, ids, known)
-            passages_store.neighbours(store, sorted({n for pair in ring.values() for n in pair if n is not None}), known)
+            passages_store.neighbours(store, ids, known, reach=2)  # both rings the ranking spreads over
             return scored, rows, counts, known
 
         keyword_search = retrieval.alongside(keyword_side)
         nearest = self._nearest(query, pool, since, until, oversample=HYBRID_OVERSAMPLE)
         keyword, fetched, counts, owners = keyword_search.result()
         fetched.update(passages_store.fetch(store, [pid for pid, _ in nearest if pid not in fetched]))
+        passages_store.neighbours(store, [pid for pid, _ in nearest], owners, reach=2)  # one query for both rings
         similar = retrieval.penalized(nearest, {pid: p.text for pid, p in fetched.items()})
 
         said = {pid: p.created_at for pid, p in fetched.items()}
@@ -554,9 +554,13 @@ class ArchivalMemory:
             terms=lambda ids, words: retrieval.TermStats(*passages_store.term_stats(store, ids, words, counts)),
             texts=lambda ids: {pid: fetched[pid].text for pid in ids if pid in fetched},  # all candidates are fetched
         )
-        times([c.id for c in ranking])  # neighbours that joined the ranking
-        ranked = [c for c in ranking if c.id in said and (since is None or said[c.id] >= since)
-                  and (until is None or said[c.id] < until)]
+        if since is None and until is None:
+            # Every candidate was fetched or found as a neighbour (so it exists): no times to read.
+            ranked = [c for c in ranking if c.id in said or owners.get(c.id) is not None]
+        else:
+            times([c.id for c in ranking])  # neighbours that joined the ranking
+            ranked = [c for c in ranking if c.id in said and (since is None or said[c.id] >= since)
+                      and (until is None or said[c.id] < until)]
         total = len(ranked)
         page, last = _page_bounds(page, total, k)
         shown = ranked[page * k : need]

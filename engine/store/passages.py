@@ -701,19 +701,20 @@ def vector_search_in_range(store: Store, agent_id: int, query_vector, k: int, si
     return scan.nearest(cursor, query, k)
 
 
-def neighbours(store: Store, ids: list[int], known: dict[int, tuple | None] | None = None
+def neighbours(store: Store, ids: list[int], known: dict[int, tuple | None] | None = None, *, reach: int = 1
                ) -> dict[int, tuple[int | None, int | None]]:
     """For each passage id, (the passage stored right before it, right after it) by the same owner.
 
     "Right before" is the id just below: a passage deleted in between makes none, which
     is rare enough not to be worth a search for the next one down. `known` (id -> owner,
     None for no such passage) carries what earlier calls of one search read, so asking
-    again for the neighbours of neighbours reads only the rows not seen yet.
+    again for the neighbours of neighbours reads only the rows not seen yet; `reach` 2
+    reads the rows two steps away too, in the same query, so that second call reads nothing.
     """
     if not ids:
         return {}
     owner: dict[int, tuple | None] = {} if known is None else known
-    wanted = sorted({i + d for i in ids for d in (-1, 0, 1)} - owner.keys())
+    wanted = sorted({i + d for i in ids for d in range(-reach, reach + 1)} - owner.keys())
     for start in range(0, len(wanted), SYNC_BATCH):
         chunk = wanted[start : start + SYNC_BATCH]
         rows = store.db.execute(
