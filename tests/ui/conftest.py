@@ -97,15 +97,41 @@ def app_home(tmp_path, monkeypatch, fake_openai):
     return home
 
 
-@pytest.fixture
-def page(served):
+@pytest.fixture(scope="package")
+def browser():
+    """One Chromium for every browser test (they run together, on one worker: tests/conftest.py).
+
+    Starting Playwright and Chromium took ~2 s a test; each test still gets a context of its
+    own (cookies, storage, viewport), which is what a fresh browser gave it.
+    """
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in fresh browser contexts, `new_page(url, **context options)`; closed after the test."""
+    contexts = []
+
+    def open_page(url: str, **options):
+        if not browser.is_connected():
+            pytest.fail("Chromium is gone (it crashed in an earlier test)")
+        context = browser.new_context(**({"viewport": {"width": 1280, "height": 1000}} | options))
+        contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(20_000)
-        page.goto(served["url"])
-        yield page
-        browser.close()
+        page.goto(url)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def page(served, new_page):
+    return new_page(served["url"])

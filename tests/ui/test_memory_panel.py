@@ -6,7 +6,6 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.ui.helpers import create_agent, open_tab, say, tool_call
 
 
@@ -65,47 +64,41 @@ def _context(page: Page) -> dict[str, int]:
     return {"used": int(used.replace(",", "")), "window": int(window.replace(",", ""))}
 
 
-def test_on_a_phone_the_panel_is_a_drawer_over_the_conversation(served):
-    from playwright.sync_api import sync_playwright
-
+def test_on_a_phone_the_panel_is_a_drawer_over_the_conversation(served, new_page):
     from engine.api import MemGPT
 
     api = MemGPT(runtime=served["runtime"])
     api.create_agent("Ada")
     api.add_block("Ada", "projects", "kites and <b>gliders</b>")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True).new_page()
-        page.goto(served["url"] + "?agent=Ada")
-        panel = page.locator("#memory-panel")
-        expect(panel).to_contain_text(re.compile(r"persona \d+/\d+"))  # drawn, and hidden in the closed drawer
-        expect(panel).to_be_hidden()
-        chatbot = page.locator("#chatbot")
-        expect(chatbot).to_be_visible()
-        chat_box = chatbot.bounding_box()
-        # The conversation is on the first screen, not under the panel (the picker and header above it are
-        # the Chat tab's).
-        assert chat_box["y"] + 250 < 844
-        # Nothing of the panel sits under the conversation taking room: the page is the chat's height.
-        below = page.evaluate("document.querySelector('#chatbot').getBoundingClientRect().bottom")
-        page_height = page.evaluate("document.documentElement.scrollHeight")
-        assert page_height - below < 844
+    page = new_page(served["url"] + "?agent=Ada", viewport={"width": 390, "height": 844}, is_mobile=True)
+    panel = page.locator("#memory-panel")
+    expect(panel).to_contain_text(re.compile(r"persona \d+/\d+"))  # drawn, and hidden in the closed drawer
+    expect(panel).to_be_hidden()
+    chatbot = page.locator("#chatbot")
+    expect(chatbot).to_be_visible()
+    chat_box = chatbot.bounding_box()
+    # The conversation is on the first screen, not under the panel (the picker and header above it are
+    # the Chat tab's).
+    assert chat_box["y"] + 250 < 844
+    # Nothing of the panel sits under the conversation taking room: the page is the chat's height.
+    below = page.evaluate("document.querySelector('#chatbot').getBoundingClientRect().bottom")
+    page_height = page.evaluate("document.documentElement.scrollHeight")
+    assert page_height - below < 844
 
-        opener = page.get_by_role("button", name="Open core memory")
-        expect(opener).to_be_visible()
-        opener.click()
-        expect(panel).to_be_visible()
-        expect(panel).to_contain_text("kites and <b>gliders</b>")  # the added block, as text
-        expect(panel.locator("b")).to_have_count(0)
-        expect(panel.get_by_role("img", name=re.compile("context window"))).to_be_visible()
-        drawer = page.locator("#memory-drawer").bounding_box()
-        assert drawer["x"] >= 0 and drawer["x"] + drawer["width"] <= 390 + 1 and drawer["y"] <= 1
-        assert chatbot.bounding_box() == chat_box  # opening it moved nothing
-        assert page.evaluate("window.scrollY") == 0
-        page.get_by_role("button", name="Close core memory").click()
-        expect(panel).to_be_hidden()
-        page.get_by_role("button", name="Open core memory").click()
-        expect(panel).to_be_visible()
-        page.keyboard.press("Escape")
-        expect(panel).to_be_hidden()
-        browser.close()
+    opener = page.get_by_role("button", name="Open core memory")
+    expect(opener).to_be_visible()
+    opener.click()
+    expect(panel).to_be_visible()
+    expect(panel).to_contain_text("kites and <b>gliders</b>")  # the added block, as text
+    expect(panel.locator("b")).to_have_count(0)
+    expect(panel.get_by_role("img", name=re.compile("context window"))).to_be_visible()
+    drawer = page.locator("#memory-drawer").bounding_box()
+    assert drawer["x"] >= 0 and drawer["x"] + drawer["width"] <= 390 + 1 and drawer["y"] <= 1
+    assert chatbot.bounding_box() == chat_box  # opening it moved nothing
+    assert page.evaluate("window.scrollY") == 0
+    page.get_by_role("button", name="Close core memory").click()
+    expect(panel).to_be_hidden()
+    page.get_by_role("button", name="Open core memory").click()
+    expect(panel).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(panel).to_be_hidden()

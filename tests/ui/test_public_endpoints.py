@@ -9,15 +9,13 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support.servers import launch_app
-from tests.ui.conftest import CHROMIUM, CHROMIUM_ARGS, app_home
+from tests.ui.conftest import app_home
 from tests.ui.helpers import error_badges, open_tab
 
 
 @pytest.fixture
-def public_page(tmp_path, monkeypatch, fake_openai):
+def public_page(tmp_path, monkeypatch, fake_openai, new_page):
     """The app as a Space or a share link builds it (`exposed`), over defaults at the operator's loopback server."""
-    from playwright.sync_api import sync_playwright
-
     from engine.runtime import open_runtime
     from webapp.app import build_demo
     from webapp.exposure import Exposure
@@ -28,13 +26,7 @@ def public_page(tmp_path, monkeypatch, fake_openai):
     demo = build_demo(runtime, Exposure(exposed=True, home=home))
     port = launch_app(demo)
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.set_default_timeout(20_000)
-            page.goto(f"http://127.0.0.1:{port}/")
-            yield page, runtime, home
-            browser.close()
+        yield new_page(f"http://127.0.0.1:{port}/"), runtime, home
     finally:
         demo.close()
         runtime.close()
