@@ -112,6 +112,9 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
         rows = [[i, match(h, best), h.passage.id, h.passage.source_name or "(agent)", h.passage.text]
                 for i, h in enumerate(found.hits, 1)]
         shown = f"the first {len(rows)} shown" if found.total > len(rows) else "all shown"
+        # Worded apart, so a listing (a newly picked agent) is never mistaken for a search's answer.
+        if not (query or "").strip():
+            return rows, f"{found.total} passages stored ({shown})." if found.total else "No passages stored yet."
         return rows, f"{found.total} results in all ({shown})." if found.total else "No passages found."
 
     @guarded
