@@ -43,11 +43,10 @@ def match_any(words: list[str]) -> str:
     return " OR ".join(_quote(w) for w in words)
 
 
-def term_stats(db, table: str, ids: list[int], words: list[str], frequency: dict[str, int] | None = None
-               ) -> tuple[dict[int, frozenset[str]], dict[str, int]]:
+def term_holders(db, table: str, ids: list[int], words: list[str], frequency: dict[str, int]
+                 ) -> dict[int, frozenset[str]]:
     """For an FTS5 `table` (one of ours, never user input): which of `words` each row of `ids`
-    holds, and how many indexed rows hold each word (the statistic FTS5's BM25 uses; not
-    counted again when `frequency` already gives it).
+    holds. `frequency` (term_frequencies) skips the words no row holds.
 
     The stemmer inside FTS5 decides what matches, so "exercises" finds "exercise"
     exactly as the keyword search does. `+rowid` keeps the id list away from FTS5,
@@ -55,7 +54,6 @@ def term_stats(db, table: str, ids: list[int], words: list[str], frequency: dict
     SQLite walks the word's matches once and checks each against the list.
     """
     held: dict[int, set[str]] = {}
-    frequency = term_frequencies(db, table, words) if frequency is None else frequency
     for word in words:
         expression = _quote(word)
         for start in range(0, len(ids) if frequency.get(word) else 0, ID_BATCH):  # SQLite caps bound parameters
@@ -63,7 +61,7 @@ def term_stats(db, table: str, ids: list[int], words: list[str], frequency: dict
             for (rowid,) in db.execute(f"SELECT rowid FROM {table} WHERE {table} MATCH ? "
                                        f"AND +rowid IN ({','.join('?' * len(chunk))})", [expression, *chunk]):
                 held.setdefault(rowid, set()).add(word)
-    return {rowid: frozenset(found) for rowid, found in held.items()}, frequency
+    return {rowid: frozenset(found) for rowid, found in held.items()}
 
 
 def term_frequencies(db, table: str, words: list[str]) -> dict[str, int]:
@@ -91,13 +89,13 @@ def store_term_counts(store, base: str, counts: str, words: list[str]) -> TermCo
 
 def store_term_stats(store, base: str, counts: str, ids: list[int], words: list[str],
                      known: TermCounts | None = None) -> tuple[dict[int, frozenset[str]], dict[str, int], int]:
-    """`term_stats` of the rows `ids` of `base` on either backend, with `store_term_counts`' totals
-    (read here unless `known` gives them)."""
+    """(which of `words` each row of `ids` of `base` holds, word -> rows holding it, rows in all) on either
+    backend: what a coverage reward needs; `store_term_counts`' part is read here unless `known` gives it."""
     frequency, documents = store_term_counts(store, base, counts, words) if known is None else known
     if store.dialect == "postgres":
         from engine.store import pg_search
 
-        held, _ = pg_search.term_stats(store.db, base, ids, words, frequency)
+        held = pg_search.term_holders(store.db, base, ids, words, frequency)
     else:
-        held, _ = term_stats(store.db, f"{base}_fts", ids, words, frequency)
+        held = term_holders(store.db, f"{base}_fts", ids, words, frequency)
     return held, frequency, documents

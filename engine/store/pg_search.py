@@ -140,13 +140,12 @@ def term_frequencies(db, table: str, words: list[str]) -> dict[str, int]:
     return {w: db.execute(f"SELECT count(*) FROM {table} WHERE tsv @@ {_ALL}", [w]).fetchone()[0] for w in words}
 
 
-def term_stats(db, table: str, ids: list[int], words: list[str], frequency: dict[str, int] | None = None
-               ) -> tuple[dict[int, frozenset[str]], dict[str, int]]:
-    """fts.term_stats for PostgreSQL: `table` (passages or messages) through its `tsv` column."""
+def term_holders(db, table: str, ids: list[int], words: list[str], frequency: dict[str, int]
+                 ) -> dict[int, frozenset[str]]:
+    """fts.term_holders for PostgreSQL: `table` (passages or messages) through its `tsv` column."""
     held: dict[int, set[str]] = {}
-    frequency = term_frequencies(db, table, words) if frequency is None else frequency
     for word in words:
         if frequency.get(word) and ids:
             for (rowid,) in db.execute(f"SELECT id FROM {table} WHERE id = ANY(?) AND tsv @@ {_ALL}", [list(ids), word]):
                 held.setdefault(rowid, set()).add(word)
-    return {rowid: frozenset(found) for rowid, found in held.items()}, frequency
+    return {rowid: frozenset(found) for rowid, found in held.items()}
