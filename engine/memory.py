@@ -32,6 +32,9 @@ RESULT_TEXT_CHARS = 500  # one search hit shown to the model; the full text stay
 HYBRID_POOL = 50  # nearest vectors and best keyword matches fused per archival search
 VECTOR_BUCKET = 10  # vector-only searches ask for neighbours in buckets of two pages
 HYBRID_OVERSAMPLE = 2  # fusion tolerates a rougher vector pool than a vector-only ranking
+# A hybrid search reads every passage holding a query word held by at most this many, beside the
+# query's embedding; the coverage reward then tests its candidates against those sets, not the index.
+TERM_ROWS = 5000
 MAX_RESULTS = 100  # results a caller may ask for at once (k)
 NO_RESULTS = "No results found."
 DATE_FORMAT_HELP = "Dates must be written YYYY-MM-DD, for example 2024-03-09."
@@ -529,7 +532,7 @@ class ArchivalMemory:
                                                    since=since, until=until)
             ids = [pid for pid, _ in scored]
             rows = passages_store.fetch(store, ids)
-            counts = passages_store.term_counts(store, words) if len(words) > 1 else None
+            counts = passages_store.term_counts(store, words, rows_up_to=TERM_ROWS) if len(words) > 1 else None
             known: dict[int, tuple | None] = {}  # the neighbour lookups' rows, read once per search
             passages_store.neighbours(store, ids, known, reach=2)  # both rings the ranking spreads over
             return scored, rows, counts, known

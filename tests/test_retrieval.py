@@ -164,6 +164,23 @@ def test_term_stats_follow_the_stemmer_and_count_every_passage(store, agent, mak
     assert passages_store.term_stats(store, [], ["exercises"])[0] == {}
 
 
+def test_term_rows_read_ahead_give_the_same_holders(store, agent, make_agent, embedder):
+    """A search reads the rows of the rarer words beside the query's embedding; the holders must not change."""
+    mine = ArchivalMemory(store, agent.id, embedder)
+    ids = mine.insert_many([("I did my exercises at dawn", None, None), ("Daily exercise keeps me sane", None, None),
+                            ("Nothing to see here", None, None), ("a daily kiln firing", None, None)])
+    ArchivalMemory(store, make_agent("other").id, embedder).insert("another exercise routine")
+    words = ["exercises", "daily", "kiln", "absent"]
+    counts = passages_store.term_counts(store, words, rows_up_to=2)
+    assert counts.frequency == {"exercises": 3, "daily": 2, "kiln": 1, "absent": 0}
+    assert sorted(counts.rows) == ["daily", "kiln"]  # "exercises" is held by 3: left to the index
+    assert sorted(counts.rows["daily"].tolist()) == [ids[1], ids[3]]
+    wanted = ids[1:]  # the first passage is no candidate: its words must not be reported
+    assert passages_store.term_stats(store, wanted, words, counts) == passages_store.term_stats(store, wanted, words)
+    held = passages_store.term_stats(store, wanted, words, counts)[0]
+    assert held == {ids[1]: {"exercises", "daily"}, ids[3]: {"daily", "kiln"}}
+
+
 def test_a_candidate_holding_more_rare_words_gains_more():
     found = {1: retrieval.Candidate(1, 0.50), 2: retrieval.Candidate(2, 0.45), 3: retrieval.Candidate(3, 0.48)}
     stats = retrieval.TermStats(

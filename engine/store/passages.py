@@ -642,9 +642,10 @@ def _best_of_all(db, agent_id: int, expression: str, limit: int) -> list[tuple[i
     return rows if seen == len(rows) else None
 
 
-def term_counts(store: Store, words: list[str]) -> fts.TermCounts:
-    """(how many passages hold each of `words`, passages in all): term_stats' totals, read on their own."""
-    return fts.store_term_counts(store, "passages", "passage_counts", words)
+def term_counts(store: Store, words: list[str], *, rows_up_to: int = 0) -> fts.TermCounts:
+    """(how many passages hold each of `words`, passages in all): term_stats' totals, read on their own;
+    with `rows_up_to`, also the passages holding each word held by at most that many."""
+    return fts.store_term_counts(store, "passages", "passage_counts", words, rows_up_to=rows_up_to)
 
 
 def term_stats(store: Store, ids: list[int], words: list[str], counts: fts.TermCounts | None = None

@@ -140,6 +140,13 @@ def term_frequencies(db, table: str, words: list[str]) -> dict[str, int]:
     return {w: db.execute(f"SELECT count(*) FROM {table} WHERE tsv @@ {_ALL}", [w]).fetchone()[0] for w in words}
 
 
+def term_rows(db, table: str, word: str) -> np.ndarray:
+    """fts.term_rows for PostgreSQL: every row of `table` whose `tsv` holds `word`, as a sorted array of ids."""
+    joined = db.execute(f"SELECT string_agg(id::text, ',' ORDER BY id) FROM {table} WHERE tsv @@ {_ALL}",
+                        [word]).fetchone()[0]
+    return np.fromstring(joined or "", dtype=np.int64, sep=",")
+
+
 def term_holders(db, table: str, ids: list[int], words: list[str], frequency: dict[str, int]
                  ) -> dict[int, frozenset[str]]:
     """fts.term_holders for PostgreSQL: `table` (passages or messages) through its `tsv` column."""
