@@ -20,6 +20,7 @@ from webapp import (
 )
 from webapp.common import guarded
 from webapp.exposure import Exposure
+from webapp.newest import Newest
 from webapp.viewing import Viewing
 
 TITLE = "MemGPT"
@@ -79,8 +80,12 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         # Memory edited in the Memory tab (or by another tab's turn) shows when the chat is back in view.
         chat_page.select(lambda c: memory_panel.render(api, c), [agent_id], [chat.memory], show_progress="hidden")
         memory_tab.wire(api, memory, agent_id)
-        recall_tab.wire(api, recall, agent_id, recall_page)
-        archival_tab.wire(api, archival, agent_id, exposure)
+        # A slower, older search or listing must not overwrite a newer one (webapp/newest.py).
+        recall_table, archival_table = Newest(), Newest()
+        recall_tab.wire(api, recall, agent_id, recall_page, recall_table)
+        archival_tab.wire(api, archival, agent_id, exposure, archival_table)
+        demo.unload(recall_table.forget)
+        demo.unload(archival_table.forget)
         context_tab.wire(api, context, agent_id)
         agent_tab.wire(api, agent_settings, agent_id, chat.agent, chat.header, exposure)
         saved = config_tab.wire(api, config, exposure)

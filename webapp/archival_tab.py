@@ -12,6 +12,7 @@ from engine.api import MemGPT
 from engine.errors import MemGPTError
 from webapp.common import guarded, need_agent, refusal_text, row
 from webapp.exposure import Exposure, Refused
+from webapp.newest import Newest
 
 RESULT_COLUMNS = ["rank", "match", "id", "source", "text"]
 SOURCE_COLUMNS = ["source", "passages", "embedder", "attached"]
@@ -99,7 +100,8 @@ def source_rows(api: MemGPT, current: int | None):
     return rows, gr.Dropdown(choices=[r[0] for r in rows])
 
 
-def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) -> None:
+def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure, table: Newest) -> None:
+    """`table`: the turns of the results table's writers (a search, an agent's listing)."""
     def results(query, current):
         """The table and its status line for `query` (an empty one lists the passages as stored)."""
         if current is None:
@@ -114,23 +116,27 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
         shown = f"the first {len(rows)} shown" if found.total > len(rows) else "all shown"
         # Worded apart, so a listing (a newly picked agent) is never mistaken for a search's answer.
         if not (query or "").strip():
-            return rows, f"{found.total} passages stored ({shown})." if found.total else "No passages stored yet."
-        return rows, f"{found.total} results in all ({shown})." if found.total else "No passages found."
+            return rows, f"{_count(found.total, 'passage')} stored ({shown})." if found.total else "No passages stored yet."
+        return rows, f"{_count(found.total, 'result')} in all ({shown})." if found.total else "No passages found."
 
     @guarded
-    def on_search(query, current):
+    def on_search(query, current, request: gr.Request):
+        turn = table.start(request)
         need_agent(current)
-        return results(query, current)
+        found = results(query, current)
+        return found if table.still_newest(request, turn) else gr.skip()
 
     tab.search.click(on_search, [tab.query, agent_id], [tab.results, tab.status])
     tab.query.submit(on_search, [tab.query, agent_id], [tab.results, tab.status])
-    def on_agent(query, current):
+    def on_agent(query, current, request: gr.Request):
         # Another agent's passages must not stay on screen under this one's name. An agent whose
         # embedder cannot be used says so here, not in a toast at every pick.
+        turn = table.start(request)
         try:
-            return results(query, current)
+            found = results(query, current)
         except gr.Error as e:
-            return [], refusal_text(e)
+            found = [], refusal_text(e)
+        return found if table.still_newest(request, turn) else gr.skip()
 
     agent_id.change(on_agent, [tab.query, agent_id], [tab.results, tab.status])
 
@@ -166,9 +172,10 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
     tab.delete.click(on_delete, [tab.delete_id, agent_id], [tab.confirm_box, tab.confirm_text, tab.pending])
 
     @guarded
-    def on_confirm(pending, query, current):
+    def on_confirm(pending, query, current, request: gr.Request):
         if not pending:
             return gr.Column(visible=False), gr.skip(), gr.skip(), None, gr.skip(), gr.skip()
+        turn = table.start(request)
         passage = int(pending["id"])
         try:
             api.delete_archival(need_agent(current), passage, from_source=bool(pending["source"]))
@@ -176,6 +183,9 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
             raise gr.Error(str(e)) from e
         rows, status = results(query, current)
         sources, pick = source_rows(api, current)  # a source passage changes the source's count
+        if not table.still_newest(request, turn):  # a newer search or listing owns the table now
+            gr.Info(f"Deleted passage {passage}.")
+            return gr.Column(visible=False), gr.skip(), gr.skip(), None, sources, pick
         return gr.Column(visible=False), rows, f"Deleted passage {passage}. {status}", None, sources, pick
 
     tab.confirm.click(on_confirm, [tab.pending, tab.query, agent_id],
@@ -226,6 +236,10 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure) 
     tab.attach.click(attach_or_detach(True), [tab.source_pick, agent_id], [tab.sources, tab.status])
     tab.detach.click(attach_or_detach(False), [tab.source_pick, agent_id], [tab.sources, tab.status])
     agent_id.change(guarded(lambda c: source_rows(api, c)), [agent_id], [tab.sources, tab.source_pick])
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def match(hit, best: float) -> str:

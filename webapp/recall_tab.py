@@ -15,6 +15,7 @@ from engine import system
 from engine.api import MemGPT, RecallResults
 from engine.errors import MemGPTError
 from webapp.common import guarded, need_agent
+from webapp.newest import Newest
 
 PAGE = 20
 COLUMNS = ["id", "when (UTC)", "who", "message", "in the window"]
@@ -102,16 +103,19 @@ def find(api: MemGPT, current, query, mode, start, end, page: int | None):
     return rows(found), position_text(found, narrowed), found.page
 
 
-def wire(api: MemGPT, tab: RecallTab, agent_id: gr.State, page: gr.Tab) -> None:
-    """`page` is the tab itself: opening it shows what was said since it was last drawn."""
+def wire(api: MemGPT, tab: RecallTab, agent_id: gr.State, page: gr.Tab, table: Newest) -> None:
+    """`page` is the tab itself: opening it shows what was said since it was last drawn. `table`: the
+    turns of the results' writers (a search, a page step, an agent's first page)."""
     inputs = [agent_id, tab.query, tab.mode, tab.start, tab.end]
     outputs = [tab.results, tab.position, tab.page]
 
     @guarded
-    def on_search(current, query, mode, start, end):
+    def on_search(current, query, mode, start, end, request: gr.Request):
+        turn = table.start(request)
         if current is None:
             return [], "Pick an agent in the Chat tab to read its history.", 0
-        return find(api, current, query, mode, start, end, None)
+        found = find(api, current, query, mode, start, end, None)
+        return found if table.still_newest(request, turn) else gr.skip()
 
     tab.search.click(on_search, inputs, outputs)
     tab.query.submit(on_search, inputs, outputs)
@@ -119,8 +123,10 @@ def wire(api: MemGPT, tab: RecallTab, agent_id: gr.State, page: gr.Tab) -> None:
 
     def step(delta):
         @guarded
-        def run(current, query, mode, start, end, page):
-            return find(api, current, query, mode, start, end, max(0, int(page or 0) + delta))
+        def run(current, query, mode, start, end, page, request: gr.Request):
+            turn = table.start(request)
+            found = find(api, current, query, mode, start, end, max(0, int(page or 0) + delta))
+            return found if table.still_newest(request, turn) else gr.skip()
 
         return run
 
@@ -128,9 +134,11 @@ def wire(api: MemGPT, tab: RecallTab, agent_id: gr.State, page: gr.Tab) -> None:
     tab.following.click(step(+1), [*inputs, tab.page], outputs)
 
     @guarded
-    def on_agent(current):
+    def on_agent(current, request: gr.Request):
+        turn = table.start(request)
         if current is None:
             return [], "", 0
-        return find(api, current, "", "Words and meaning", "", "", None)
+        found = find(api, current, "", "Words and meaning", "", "", None)
+        return found if table.still_newest(request, turn) else gr.skip()
 
     agent_id.change(on_agent, [agent_id], outputs)

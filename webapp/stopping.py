@@ -12,6 +12,8 @@ import threading
 
 import gradio as gr
 
+from webapp.viewing import session_key
+
 
 class Runs:
     def __init__(self) -> None:
@@ -52,5 +54,5 @@ class Runs:
 
 
 def _key(request: gr.Request | None, agent_id: int | None) -> tuple[str, int] | None:
-    session = getattr(request, "session_hash", None) if request is not None else None
+    session = session_key(request)
     return (session, agent_id) if session and agent_id is not None else None

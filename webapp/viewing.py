@@ -22,14 +22,14 @@ class Viewing:
 
     def show(self, request: gr.Request | None, agent_id: int | None) -> None:
         """The session's tab now shows `agent_id` (None: no agent)."""
-        key = _session(request)
+        key = session_key(request)
         if key is not None:
             with self._lock:
                 self._shown[key] = agent_id
 
     def shows(self, request: gr.Request | None, agent_id: int | None) -> bool:
         """Whether the session's tab still shows `agent_id` (a session never seen shows what it asked for)."""
-        key = _session(request)
+        key = session_key(request)
         if key is None:
             return True
         with self._lock:
@@ -37,10 +37,11 @@ class Viewing:
 
     def forget(self, request: gr.Request) -> None:
         """The tab was closed or reloaded (Blocks.unload)."""
-        key = _session(request)
+        key = session_key(request)
         with self._lock:
             self._shown.pop(key or "", None)
 
 
-def _session(request: gr.Request | None) -> str | None:
+def session_key(request: gr.Request | None) -> str | None:
+    """The Gradio session (one per browser tab) a request comes from, if any."""
     return getattr(request, "session_hash", None) if request is not None else None
