@@ -34,6 +34,17 @@ def test_the_newest_turn_of_a_session_wins_and_sessions_are_apart():
     assert newest.still_newest(tab, first)  # a closed tab's turns are gone
 
 
+def test_sessions_remembered_are_bounded():
+    newest = Newest(sessions=2)
+    tabs = [types.SimpleNamespace(session_hash=f"tab{i}") for i in range(3)]
+    older = newest.start(tabs[0])
+    newest.start(tabs[0])
+    assert not newest.still_newest(tabs[0], older)
+    newest.start(tabs[1]), newest.start(tabs[2])  # a third session: the longest idle (tab0) is forgotten ...
+    assert len(newest._latest) == 2
+    assert newest.still_newest(tabs[0], older)  # ... so its writers simply draw
+
+
 @pytest.fixture
 def app(tmp_path, monkeypatch, embedder):
     from engine.api import MemGPT

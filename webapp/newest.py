@@ -13,17 +13,22 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import OrderedDict
 
 import gradio as gr
 
 from webapp.viewing import session_key
 
 
+SESSIONS = 10_000  # sessions remembered; a tab closed without Blocks.unload firing must not stay forever
+
+
 class Newest:
     """Turns of one view's writers, per Gradio session (one per browser tab)."""
 
-    def __init__(self) -> None:
-        self._latest: dict[str, int] = {}
+    def __init__(self, sessions: int = SESSIONS) -> None:
+        self._latest: OrderedDict[str, int] = OrderedDict()
+        self._sessions = sessions
         self._lock = threading.Lock()
         self._turns = itertools.count(1)
 
@@ -34,6 +39,9 @@ class Newest:
         if key is not None:
             with self._lock:
                 self._latest[key] = turn
+                self._latest.move_to_end(key)
+                while len(self._latest) > self._sessions:  # the longest idle first: its writers then just draw
+                    self._latest.popitem(last=False)
         return turn
 
     def still_newest(self, request: gr.Request | None, turn: int) -> bool:
