@@ -19,7 +19,6 @@ import gradio as gr
 
 from webapp.viewing import session_key
 
-
 SESSIONS = 10_000  # sessions remembered; a tab closed without Blocks.unload firing must not stay forever
 
 
