@@ -12,48 +12,29 @@ newer writer of the same view has started since in the same session.
 from __future__ import annotations
 
 import itertools
-import threading
-from collections import OrderedDict
 
 import gradio as gr
 
-from webapp.viewing import session_key
-
-SESSIONS = 10_000  # sessions remembered; a tab closed without Blocks.unload firing must not stay forever
+from webapp.sessions import SESSIONS, PerSession
 
 
 class Newest:
     """Turns of one view's writers, per Gradio session (one per browser tab)."""
 
     def __init__(self, sessions: int = SESSIONS) -> None:
-        self._latest: OrderedDict[str, int] = OrderedDict()
-        self._sessions = sessions
-        self._lock = threading.Lock()
+        self._latest: PerSession[int] = PerSession(sessions)
         self._turns = itertools.count(1)
 
     def start(self, request: gr.Request | None) -> int:
         """A writer of the view starts: its turn, the newest of its session."""
         turn = next(self._turns)
-        key = session_key(request)
-        if key is not None:
-            with self._lock:
-                self._latest[key] = turn
-                self._latest.move_to_end(key)
-                while len(self._latest) > self._sessions:  # the longest idle first: its writers then just draw
-                    self._latest.popitem(last=False)
+        self._latest.set(request, turn)
         return turn
 
     def still_newest(self, request: gr.Request | None, turn: int) -> bool:
         """Whether no writer of the view started after `turn` in its session (no session: yes)."""
-        key = session_key(request)
-        if key is None:
-            return True
-        with self._lock:
-            return self._latest.get(key, turn) == turn
+        return self._latest.get(request, turn) == turn
 
     def forget(self, request: gr.Request) -> None:
         """The tab was closed or reloaded (Blocks.unload)."""
-        key = session_key(request)
-        with self._lock:
-            self._latest.pop(key or "", None)
-
+        self._latest.forget(request)

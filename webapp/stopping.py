@@ -12,7 +12,7 @@ import threading
 
 import gradio as gr
 
-from webapp.viewing import session_key
+from webapp.sessions import session_key
 
 
 class Runs:

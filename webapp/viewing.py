@@ -10,38 +10,23 @@ what the old agent said is stored and shown when that agent is picked again.
 
 from __future__ import annotations
 
-import threading
-
 import gradio as gr
+
+from webapp.sessions import PerSession
 
 
 class Viewing:
     def __init__(self) -> None:
-        self._shown: dict[str, int | None] = {}
-        self._lock = threading.Lock()
+        self._shown: PerSession[int | None] = PerSession()
 
     def show(self, request: gr.Request | None, agent_id: int | None) -> None:
         """The session's tab now shows `agent_id` (None: no agent)."""
-        key = session_key(request)
-        if key is not None:
-            with self._lock:
-                self._shown[key] = agent_id
+        self._shown.set(request, agent_id)
 
     def shows(self, request: gr.Request | None, agent_id: int | None) -> bool:
         """Whether the session's tab still shows `agent_id` (a session never seen shows what it asked for)."""
-        key = session_key(request)
-        if key is None:
-            return True
-        with self._lock:
-            return self._shown.get(key, agent_id) == agent_id
+        return self._shown.get(request, agent_id) == agent_id
 
     def forget(self, request: gr.Request) -> None:
         """The tab was closed or reloaded (Blocks.unload)."""
-        key = session_key(request)
-        with self._lock:
-            self._shown.pop(key or "", None)
-
-
-def session_key(request: gr.Request | None) -> str | None:
-    """The Gradio session (one per browser tab) a request comes from, if any."""
-    return getattr(request, "session_hash", None) if request is not None else None
+        self._shown.forget(request)
