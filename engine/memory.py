@@ -32,8 +32,8 @@ RESULT_TEXT_CHARS = 500  # one search hit shown to the model; the full text stay
 HYBRID_POOL = 50  # nearest vectors and best keyword matches fused per archival search
 VECTOR_BUCKET = 10  # vector-only searches ask for neighbours in buckets of two pages
 HYBRID_OVERSAMPLE = 2  # fusion tolerates a rougher vector pool than a vector-only ranking
-# A hybrid search reads every passage holding a query word held by at most this many, beside the
-# query's embedding; the coverage reward then tests its candidates against those sets, not the index.
+# A hybrid search reads every passage (or message) holding a query word held by at most this many, beside
+# the query's embedding; the coverage reward then tests its candidates against those, not the index.
 TERM_ROWS = 5000
 MAX_RESULTS = 100  # results a caller may ask for at once (k)
 NO_RESULTS = "No results found."
@@ -359,8 +359,16 @@ class RecallMemory:
         pool = max(HYBRID_POOL, math.ceil(need / HYBRID_POOL) * HYBRID_POOL)
         similar: list[tuple[int, float]] = []
         fetched: dict[int, messages_store.Message] = {}
-        keyword_search = retrieval.alongside(lambda: messages_store.keyword_scored(
-            store, self.agent_id, retrieval.keyword_terms(query), pool, since=since, until=until))
+        words = retrieval.keyword_terms(query)
+
+        def keyword_side():
+            # Beside the query's embedding, as archival search does: the matches, and the words' index
+            # counts and rows the coverage reward reads.
+            scored = messages_store.keyword_scored(store, self.agent_id, words, pool, since=since, until=until)
+            counts = messages_store.term_counts(store, words, rows_up_to=TERM_ROWS) if len(words) > 1 else None
+            return scored, counts
+
+        keyword_search = retrieval.alongside(keyword_side)
         if self._embedder is not None and mode == "hybrid":
             recall_index.embed_pending(store, self.agent_id, self._embedder, recall_index.SYNC_LIMIT)
             vector = self._embedder.embed([query])[0]
@@ -368,7 +376,7 @@ class RecallMemory:
                                                    since=since, until=until)
             fetched = messages_store.fetch(store, [mid for mid, _ in nearest])
             similar = retrieval.penalized(nearest, {mid: m.text for mid, m in fetched.items()})
-        keyword = keyword_search.result()
+        keyword, counts = keyword_search.result()
 
         def fetch_all(ids: list[int]) -> dict[int, messages_store.Message]:
             # Read once: the ranking reads every candidate's text, and later its time, from here.
@@ -381,7 +389,7 @@ class RecallMemory:
         ranking = retrieval.rank_hybrid(
             similar, keyword, keyword_complete=len(keyword) < pool,
             neighbours=lambda ids: messages_store.neighbours(store, self.agent_id, ids), query=query, times=times,
-            terms=lambda ids, words: retrieval.TermStats(*messages_store.term_stats(store, ids, words)),
+            terms=lambda ids, words: retrieval.TermStats(*messages_store.term_stats(store, ids, words, counts)),
             texts=lambda ids: {mid: m.text for mid, m in fetch_all(ids).items()},
         )
         times([c.id for c in ranking])

@@ -275,14 +275,21 @@ def keyword_scored(store: Store, agent_id: int, words: list[str], limit: int, *,
     return [(r[0], -float(r[1])) for r in rows]  # FTS5's rank is BM25 negated
 
 
-def term_stats(store: Store, ids: list[int], words: list[str]
+def term_counts(store: Store, words: list[str], *, rows_up_to: int = 0) -> fts.TermCounts:
+    """(how many messages hold each of `words`, messages stored): term_stats' totals, read on their own;
+    with `rows_up_to`, also the messages holding each word held by at most that many."""
+    return fts.store_term_counts(store, "messages", "message_counts", words, rows_up_to=rows_up_to)
+
+
+def term_stats(store: Store, ids: list[int], words: list[str], counts: fts.TermCounts | None = None
                ) -> tuple[dict[int, frozenset[str]], dict[str, int], int]:
     """(which of `words` each message of `ids` holds, how many messages hold each word, messages stored).
 
     "Messages stored" is recall memory's kept count (system messages aside): close
-    enough to the number of indexed texts for an IDF, and read in one row.
+    enough to the number of indexed texts for an IDF, and read in one row. `counts`
+    gives the totals when term_counts read them already.
     """
-    return fts.store_term_stats(store, "messages", "message_counts", ids, words)
+    return fts.store_term_stats(store, "messages", "message_counts", ids, words, counts)
 
 
 NEIGHBOUR_REACH = 4  # rows looked at each side: tool results and heartbeats sit between two turns
