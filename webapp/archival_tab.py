@@ -46,7 +46,8 @@ class ArchivalTab:
     source_pick: gr.Dropdown
     attach: gr.Button
     detach: gr.Button
-    status: gr.Markdown
+    status: gr.Markdown  # under the results: what a search, listing, insert or delete did
+    source_status: gr.Markdown  # under the sources: what an attach or detach did
 
 
 def build(api: MemGPT, exposure: Exposure) -> ArchivalTab:
@@ -55,6 +56,7 @@ def build(api: MemGPT, exposure: Exposure) -> ArchivalTab:
         search = gr.Button("Search", variant="primary", scale=1)
     results = gr.Dataframe(headers=RESULT_COLUMNS, interactive=False, wrap=True, label="Results (hybrid: vectors + keywords)",
                            elem_id="archival-results")
+    status = gr.Markdown(elem_id="archival-status")  # right under the table it counts
     with gr.Row():
         new_text = gr.Textbox(label="New passage", lines=3, scale=4)
         insert = gr.Button("Insert", scale=1)
@@ -85,10 +87,10 @@ def build(api: MemGPT, exposure: Exposure) -> ArchivalTab:
         source_pick = gr.Dropdown([], label="Source")
         attach = gr.Button("Attach to this agent")
         detach = gr.Button("Detach")
-    status = gr.Markdown()
+    source_status = gr.Markdown()
     return ArchivalTab(query, search, results, new_text, insert, delete_id, delete, confirm_box, confirm_text,
                        confirm, cancel, pending, files, directory, source_name,
-                       load, load_report, sources, source_pick, attach, detach, status)
+                       load, load_report, sources, source_pick, attach, detach, status, source_status)
 
 
 def source_rows(api: MemGPT, current: int | None):
@@ -233,8 +235,8 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure, 
 
         return run
 
-    tab.attach.click(attach_or_detach(True), [tab.source_pick, agent_id], [tab.sources, tab.status])
-    tab.detach.click(attach_or_detach(False), [tab.source_pick, agent_id], [tab.sources, tab.status])
+    tab.attach.click(attach_or_detach(True), [tab.source_pick, agent_id], [tab.sources, tab.source_status])
+    tab.detach.click(attach_or_detach(False), [tab.source_pick, agent_id], [tab.sources, tab.source_status])
     agent_id.change(guarded(lambda c: source_rows(api, c)), [agent_id], [tab.sources, tab.source_pick])
 
 
