@@ -38,3 +38,16 @@ def test_the_built_package_installs_and_runs(tmp_path):
                             timeout=120)
     assert helped.returncode == 0, helped.stderr
     assert "serve the web app" in helped.stdout and "backup" in helped.stdout
+
+
+def test_the_engine_starts_without_pandas_and_pandas_still_imports(tmp_path):
+    """sqlite-utils would import pandas (0.6 s of every terminal command's start); gradio still gets it."""
+    probe = ("import sys; from engine import MemGPT; m = MemGPT(); m.create_agent('ada'); "
+             "print('pandas' in sys.modules); import pandas, sqlite_utils.db; print(pandas.Timestamp is not None); "
+             "m.close()")
+    env = {**os.environ, "MEMGPT_HOME": str(tmp_path / "home"), "PYTHONPATH": str(ROOT)}
+    env.pop("OPENAI_API_KEY", None)
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.split() == ["False", "True"]
