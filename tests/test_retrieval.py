@@ -228,3 +228,23 @@ def test_a_candidate_next_to_a_higher_one_keeps_less():
     assert [c.id for c in spread] == [1, 7, 2]  # 2 sits right after 1: 0.9 x ADJACENT_KEEP < 0.85
     assert spread[2].score == pytest.approx(0.9 * retrieval.ADJACENT_KEEP)
     assert [c.score for c in spread] == sorted((c.score for c in spread), reverse=True)
+
+
+def test_a_question_asking_for_several_things_is_spread_out_harder(monkeypatch):
+    monkeypatch.setattr(retrieval, "NEXT_SHARE", 0.0)  # only spread_out moves scores here
+    monkeypatch.setattr(retrieval, "PREVIOUS_SHARE", 0.0)
+    chain = {1: (None, 2), 2: (1, None), 7: (None, None)}
+
+    def order(query: str) -> list[int]:
+        ranking = retrieval.rank_hybrid(
+            [], [(1, 10.0), (2, 9.0), (7, 7.0)], keyword_complete=True,
+            neighbours=lambda ids: {i: chain[i] for i in ids if i in chain}, query=query, times=lambda ids: {})
+        return [c.id for c in ranking]
+
+    # 2 sits right after 1: 0.9 x ADJACENT_KEEP stays above 7's 0.7 (all relative to 1), 0.9 x LIST_ADJACENT_KEEP does not.
+    assert order("Tim's books") == [1, 2, 7]
+    assert order("What books has Tim read?") == [1, 7, 2]
+    assert retrieval.asks_for_several("How many times did we go hiking?")
+    assert retrieval.asks_for_several("Which US cities does John mention visiting?")
+    assert not retrieval.asks_for_several("What class does she take?")  # "class" is not a plural
+    assert not retrieval.asks_for_several("What is Caroline's identity?")
