@@ -81,6 +81,11 @@ def term_rows(db, table: str, word: str) -> np.ndarray:
     the embedding needs between its matrix products (which measurably slowed it).
     """
     joined = db.execute(f"SELECT group_concat(rowid) FROM {table} WHERE {table} MATCH ?", [_quote(word)]).fetchone()[0]
+    return id_array(joined)
+
+
+def id_array(joined: str | None) -> np.ndarray:
+    """Comma-joined ids (a group_concat or string_agg, None for no rows) as a sorted int64 array."""
     return np.sort(np.fromstring(joined or "", dtype=np.int64, sep=","))
 
 
@@ -135,11 +140,9 @@ def store_term_stats(store, base: str, counts: str, ids: list[int], words: list[
         held = pg_search.term_holders(store.db, base, ids, asked, frequency)
     else:
         held = term_holders(store.db, f"{base}_fts", ids, asked, frequency)
-    if not listed:
-        return held, frequency, documents
-    found = {rowid: set(words_held) for rowid, words_held in held.items()}
-    candidates = np.array(ids, dtype=np.int64)
-    for word, holders in listed.items():
-        for rowid in rows_holding(holders, candidates):
-            found.setdefault(rowid, set()).add(word)
-    return {rowid: frozenset(w) for rowid, w in found.items()}, frequency, documents
+    if listed:
+        candidates = np.array(ids, dtype=np.int64)
+        for word, holders in listed.items():
+            for rowid in rows_holding(holders, candidates):
+                held[rowid] = held.get(rowid, frozenset()) | {word}
+    return held, frequency, documents

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.store.fts import id_array
+
 HNSW_MAX_DIM = 2000
 MAX_EF_SEARCH = 1000  # pgvector's ceiling
 
@@ -142,9 +144,7 @@ def term_frequencies(db, table: str, words: list[str]) -> dict[str, int]:
 
 def term_rows(db, table: str, word: str) -> np.ndarray:
     """fts.term_rows for PostgreSQL: every row of `table` whose `tsv` holds `word`, as a sorted array of ids."""
-    joined = db.execute(f"SELECT string_agg(id::text, ',' ORDER BY id) FROM {table} WHERE tsv @@ {_ALL}",
-                        [word]).fetchone()[0]
-    return np.fromstring(joined or "", dtype=np.int64, sep=",")
+    return id_array(db.execute(f"SELECT string_agg(id::text, ',') FROM {table} WHERE tsv @@ {_ALL}", [word]).fetchone()[0])
 
 
 def term_holders(db, table: str, ids: list[int], words: list[str], frequency: dict[str, int]
