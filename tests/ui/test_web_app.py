@@ -75,7 +75,9 @@ def test_archival_insert_and_search(page: Page, served):
 
 def test_config_persists_and_dead_endpoint_is_readable(page: Page, served):
     open_tab(page, "Config")
-    page.get_by_label("Base URL (or GGUF path for local)").fill("http://127.0.0.1:9/v1")
+    endpoint = page.get_by_label("Base URL (or GGUF path for local)")
+    expect(endpoint).to_have_value(served["runtime"].settings.llm.endpoint)  # the page's load event filled it first
+    endpoint.fill("http://127.0.0.1:9/v1")
     page.get_by_label("API key for this provider (write-only; empty keeps the current one)").fill("sk-secret-123")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_text("Settings saved.")).to_be_visible()
