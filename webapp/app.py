@@ -33,6 +33,8 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
     exposure = exposure or Exposure(home=api.settings.home)
     if exposure.exposed:  # strangers name endpoints here: none may lead into this server's network
         api.restrict_endpoints()
+    # What the fields are built with, read before they are: a page load then sends only what a save changed since.
+    built_config, built_defaults = config_tab.current_values(api), chat_tab.default_values(api)
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(f"# {TITLE}\nAn agent with self-editing memory, on your own machine.")
         agent_id = gr.State(None)  # this browser tab's agent; each request loads it from the store
@@ -90,8 +92,9 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         agent_tab.wire(api, agent_settings, agent_id, chat.agent, chat.header, exposure)
         saved = config_tab.wire(api, config, exposure)
         demo_banner.wire(api, banner, demo, tabs, saved)
-        demo.load(lambda: config_tab.current_values(api), None, config_tab.value_components(config))
-        loaded = demo.load(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))
+        demo.load(lambda: config_tab.current_values(api, built_config), None, config_tab.value_components(config))
+        loaded = demo.load(lambda: chat_tab.current_defaults(api, built_defaults), None,
+                           chat_tab.default_components(chat))
         address.wire(api, chat.agent, loaded)
         # A saved config changes the defaults the Chat tab offers for new agents.
         saved.then(lambda: chat_tab.current_defaults(api), None, chat_tab.default_components(chat))

@@ -14,7 +14,7 @@ from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.events import Error, Event, UserMessage
 from webapp import memory_panel
-from webapp.common import describe_models, guarded, load_agent, row
+from webapp.common import describe_models, guarded, load_agent, row, unchanged_skipped
 from webapp.render import apply_event, drop_partials, status_line, stored_to_messages
 from webapp.stopping import Runs
 from webapp.viewing import Viewing
@@ -118,13 +118,25 @@ def build(api: MemGPT) -> ChatTab:
                    summarize, warn, edit_text, rethink, rewrite, status, memory)
 
 
-def current_defaults(api: MemGPT) -> list:
-    """Agent choices and new-agent defaults as saved now (the Config tab may have changed them)."""
+def default_values(api: MemGPT) -> list:
+    """The agent names (for the picker and the form's openness) and the new-agent defaults as saved now."""
     s = api.settings
     names = agent_names(api)
-    return [gr.Dropdown(choices=names), gr.Accordion(open=not names), config_mod.default_preset_for(s), s.default_persona, s.default_human,
+    return [names, names, config_mod.default_preset_for(s), s.default_persona, s.default_human,
             s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.embedding.endpoint_type, s.embedding.model,
             s.embedding.dim, s.embedding.endpoint or ""]
+
+
+def current_defaults(api: MemGPT, built: list | None = None) -> list:
+    """Updates for `default_components`: agent choices and new-agent defaults as saved now.
+
+    With `built` (the `default_values` the page was built with), what has not
+    changed since is skipped, so a page load leaves alone what was typed before it.
+    """
+    now = default_values(api)
+    names = now[0]
+    updates = [gr.Dropdown(choices=names), gr.Accordion(open=not names), *now[2:]]
+    return updates if built is None else unchanged_skipped(built, now, updates)
 
 
 def default_components(tab: ChatTab) -> list:

@@ -47,6 +47,17 @@ def guarded(fn: Handler) -> Handler:
     return call  # type: ignore[return-value]
 
 
+def unchanged_skipped(built: list, now: list, updates: list) -> list:
+    """`updates`, with gr.skip() wherever the value the page was built with is still the value `now`.
+
+    A page-load event fills fields with the saved settings, since a page built
+    before a Config save would show stale ones. Its reply lands after the page is
+    up, so a field typed into meanwhile was overwritten with the very default it
+    started with; skipping what has not changed leaves that typing alone.
+    """
+    return [gr.skip() if old == new else update for old, new, update in zip(built, now, updates, strict=True)]
+
+
 def refusal_text(e: Exception) -> str:
     return str(getattr(e, "message", None) or e)
 

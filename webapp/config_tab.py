@@ -13,7 +13,7 @@ from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.llm.probe import ENVIRONMENT_URL, ProbeResult, environment_base_url
 from webapp.chat_tab import EMBEDDERS, PROVIDERS
-from webapp.common import guarded
+from webapp.common import guarded, unchanged_skipped
 from webapp.exposure import Exposure
 
 KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}
@@ -137,13 +137,18 @@ def _save_key(home, name: str, key: str, urls: list[str | None]) -> str:
     return f" `{name}` saved for {', '.join(u for u in urls if u)}."
 
 
-def current_values(api: MemGPT) -> list:
-    """The saved settings, for each page load (values baked in at build time would go stale)."""
+def current_values(api: MemGPT, built: list | None = None) -> list:
+    """The saved settings, for each page load (values baked in at build time would go stale).
+
+    With `built` (what this returned when the page was built), what has not changed
+    since is skipped, so a page load leaves alone what was typed before it.
+    """
     s = api.settings
-    return [s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.llm.context_window, s.llm.wrapper,
-            bool(s.llm.grammar), "",
-            key_status(), s.embedding.endpoint_type, s.embedding.model, s.embedding.dim, s.embedding.endpoint or "",
-            s.default_preset, s.default_persona, s.default_human]
+    now = [s.llm.endpoint_type, s.llm.model, s.llm.endpoint or "", s.llm.context_window, s.llm.wrapper,
+           bool(s.llm.grammar), "",
+           key_status(), s.embedding.endpoint_type, s.embedding.model, s.embedding.dim, s.embedding.endpoint or "",
+           s.default_preset, s.default_persona, s.default_human]
+    return now if built is None else unchanged_skipped(built, now, now)
 
 
 def value_components(tab: ConfigTab) -> list:
