@@ -30,7 +30,7 @@ class ArchivalTab:
     results: gr.Dataframe
     new_text: gr.Textbox
     insert: gr.Button
-    delete_id: gr.Number
+    delete_id: gr.Textbox
     delete: gr.Button
     confirm_box: gr.Column  # the delete's confirmation, naming the passage
     confirm_text: gr.Markdown
@@ -61,7 +61,8 @@ def build(api: MemGPT, exposure: Exposure) -> ArchivalTab:
         new_text = gr.Textbox(label="New passage", lines=3, scale=4)
         insert = gr.Button("Insert", scale=1)
     with gr.Row():
-        delete_id = gr.Number(label="Passage id", precision=0)
+        # A text field: Gradio's number field shows 0 when empty, an id that looks picked but is not.
+        delete_id = gr.Textbox(label="Passage id", placeholder="click a row above, or type an id", max_lines=1)
         delete = gr.Button("Delete passage", variant="stop")
     with gr.Column(visible=False, elem_id="passage-confirm") as confirm_box:
         confirm_text = gr.Markdown()
@@ -144,7 +145,7 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure, 
 
     def on_pick_row(evt: gr.SelectData):
         row = evt.row_value if hasattr(evt, "row_value") else None
-        return int(row[2]) if row else gr.skip()
+        return str(int(row[2])) if row else gr.skip()
 
     tab.results.select(on_pick_row, None, [tab.delete_id])
 
@@ -164,10 +165,13 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure, 
 
     @guarded
     def on_delete(passage_id, current):
-        if not passage_id:
+        typed = str(passage_id or "").strip()
+        if not typed:
             raise gr.Error("Give the id of the passage to delete (or click its row).")
+        if not typed.isascii() or not typed.isdigit() or len(typed) > 18:
+            raise gr.Error(f"A passage id is a whole number, as in the table's id column, not {typed[:40]!r}.")
         # From the store, not the table the browser sent: what is deleted, and whose it is.
-        passage = api.get_passage(need_agent(current), int(passage_id))
+        passage = api.get_passage(need_agent(current), int(typed))
         return gr.Column(visible=True), confirmation(api, passage), {"id": passage.id,
                                                                       "source": passage.source_id is not None}
 
@@ -176,7 +180,7 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure, 
     @guarded
     def on_confirm(pending, query, current, request: gr.Request):
         if not pending:
-            return gr.Column(visible=False), gr.skip(), gr.skip(), None, gr.skip(), gr.skip()
+            return gr.Column(visible=False), gr.skip(), gr.skip(), None, gr.skip(), gr.skip(), gr.skip()
         turn = table.start(request)
         passage = int(pending["id"])
         try:
@@ -187,11 +191,13 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure, 
         sources, pick = source_rows(api, current)  # a source passage changes the source's count
         if not table.still_newest(request, turn):  # a newer search or listing owns the table now
             gr.Info(f"Deleted passage {passage}.")
-            return gr.Column(visible=False), gr.skip(), gr.skip(), None, sources, pick
-        return gr.Column(visible=False), rows, f"Deleted passage {passage}. {status}", None, sources, pick
+            return gr.Column(visible=False), gr.skip(), gr.skip(), None, sources, pick, ""
+        # The id field empties: the passage it named is gone.
+        return gr.Column(visible=False), rows, f"Deleted passage {passage}. {status}", None, sources, pick, ""
 
     tab.confirm.click(on_confirm, [tab.pending, tab.query, agent_id],
-                      [tab.confirm_box, tab.results, tab.status, tab.pending, tab.sources, tab.source_pick])
+                      [tab.confirm_box, tab.results, tab.status, tab.pending, tab.sources, tab.source_pick,
+                       tab.delete_id])
     tab.cancel.click(lambda: (gr.Column(visible=False), None), None, [tab.confirm_box, tab.pending])
 
     @guarded

@@ -20,6 +20,13 @@ def test_results_follow_the_agent_and_deletes_are_confirmed(page: Page, served):
     served["fake"].requests.clear()
 
     open_tab(page, "Archival")
+    passage_id = page.get_by_label("Passage id")
+    expect(passage_id).to_have_value("")  # no passage is picked yet: no id, not a 0 to delete
+    expect(passage_id).to_have_attribute("placeholder", re.compile("click a row"))
+    passage_id.fill("1; DROP TABLE passages")  # typed by hand: a readable refusal, nothing deleted
+    page.get_by_role("button", name="Delete passage").click()
+    expect(page.get_by_text("A passage id is a whole number").first).to_be_visible()
+    assert api.archival_count("Ada") == 25
     page.get_by_label("Search archival memory").fill("garden note")
     page.get_by_role("button", name="Search", exact=True).click()
     expect(page.get_by_text("25 results in all (the first 20 shown).")).to_be_visible()
@@ -42,6 +49,7 @@ def test_results_follow_the_agent_and_deletes_are_confirmed(page: Page, served):
     page.locator("#passage-confirm").get_by_role("button", name="Confirm delete").click()
     expect(page.get_by_text(f"Deleted passage {ids[number]}. 24 results in all (the first 20 shown).")).to_be_visible()
     assert api.archival_count("Ada") == 24
+    expect(passage_id).to_have_value("")  # the id of a deleted passage is not left to delete again
     expect(page.get_by_role("gridcell", name=text, exact=True)).to_have_count(0)  # redrawn
 
     page.get_by_label("Search archival memory").fill("")  # an empty search lists what the agent has
