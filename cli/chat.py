@@ -35,6 +35,7 @@ from engine.events import (
     Usage,
     UserMessage,
 )
+from engine.json_errors import UNPARSABLE
 
 CODES = {"bold": "1", "dim": "2", "italic": "3", "red": "31", "green": "32", "yellow": "33", "blue": "34",
          "magenta": "35", "cyan": "36"}
@@ -175,7 +176,7 @@ class Renderer:
                 fn = call.get("function", {})
                 try:
                     arguments = json.loads(fn.get("arguments") or "{}")
-                except json.JSONDecodeError:
+                except UNPARSABLE:
                     arguments = {"_raw": fn.get("arguments")}
                 if fn.get("name") == "send_message" and isinstance(arguments, dict) and "message" in arguments:
                     lines.append(stamp + s(f"{sym['say']} {arguments['message']}", "bold", "cyan"))

@@ -25,7 +25,7 @@ from engine import recall_index, system, tokens
 from engine.config import EmbeddingConfig, LLMConfig, Settings
 from engine.context import SUMMARY, Context, TokenCache, build_context, in_context_rows, pair_results
 from engine.embeddings import Embedder, make_embedder
-from engine.errors import ConfigError, MemGPTError, NotFound, ToolError
+from engine.errors import ConfigError, MemGPTError, NotFound, TooLarge, ToolError
 from engine.events import (
     AssistantMessage,
     Error,
@@ -37,6 +37,7 @@ from engine.events import (
     Usage,
     UserMessage,
 )
+from engine.json_errors import UNPARSABLE
 from engine.llm.base import Completion, ContextWindowExceeded, LLMError, LLMProvider, StreamingProvider, streams
 from engine.llm.models import context_window
 from engine.llm.retry import RetryPolicy, call_quietly, call_with_retries, fitting
@@ -113,7 +114,7 @@ def unanswered_calls(rows: list[Message]) -> list[dict[str, Any]]:
 def _parse_arguments(raw: str) -> dict[str, Any]:
     try:
         value = json.loads(raw) if raw and raw.strip() else {}
-    except json.JSONDecodeError:
+    except UNPARSABLE:
         return {"_raw": raw}
     return value if isinstance(value, dict) else {"_raw": raw}
 
@@ -576,8 +577,16 @@ class Agent:
             messages_store.delete(self.store, later)
             yield from self._run(system.user_message(last.text), last.text, KIND_USER)
 
+    def _check_edit(self, text: str) -> None:
+        # An edit goes into the context as a message does: over the limit it would fill the window
+        # for good, and every later turn would fail to fit until someone undid it.
+        limit = self.options.max_user_message_chars
+        if len(text) > limit:
+            raise TooLarge(f"The new text is {len(text):,} characters long; the limit is {limit:,}.")
+
     def rethink(self, new_thought: str) -> Message:
         """Replace the inner monologue of the last reply that had one."""
+        self._check_edit(new_thought)
         with self._lock:
             for row in reversed(in_context_rows(self.store, self.row.id)):
                 if row.role == "assistant" and row.content:
@@ -587,6 +596,7 @@ class Agent:
 
     def rewrite(self, new_text: str) -> Message:
         """Replace what the last send_message said."""
+        self._check_edit(new_text)
         with self._lock:
             for row in reversed(in_context_rows(self.store, self.row.id)):
                 for call in row.tool_calls or [] if row.role == "assistant" else []:

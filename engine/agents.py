@@ -9,13 +9,12 @@ mixed across dimensions.
 from __future__ import annotations
 
 import dataclasses
-import re
-import unicodedata
 import weakref
 
 from engine.config import EmbeddingConfig, LLMConfig, Settings, default_preset_for
 from engine.errors import InvalidName, MemoryLimitExceeded
 from engine.memory import CoreMemory, RecallMemory, render_memory_section
+from engine.names import check_name
 from engine.presets import PresetLibrary
 from engine.store import Store
 from engine.store import agents as agents_store
@@ -25,30 +24,10 @@ from engine.store import sources as sources_store
 from engine.store.agents import AgentRow
 from engine.tools.registry import ToolRegistry
 
-_NAME = re.compile(r"^[\w][\w .\-]*$", re.UNICODE)
-
 
 def check_agent_name(name: str) -> str:
-    """The name as it will be stored (stripped, NFKC-normalized), or InvalidName saying what is wrong.
-
-    NFKC first, so a name typed with combining accents or compatibility forms
-    (the Kelvin sign, full-width letters) is stored in its ordinary spelling.
-    """
-    if not isinstance(name, str):
-        raise InvalidName("An agent name must be text.")
-    name = unicodedata.normalize("NFKC", name).strip()
-    if not name:
-        raise InvalidName("An agent name cannot be empty.")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
-        raise InvalidName(f"Bad agent name {name[:80]!r}: it contains control or invisible characters.")
-    if len(name) > agents_store.MAX_NAME:
-        raise InvalidName(f"An agent name holds at most {agents_store.MAX_NAME} characters; this one has {len(name)}.")
-    if not _NAME.match(name):
-        raise InvalidName(
-            f"Bad agent name {name[:80]!r}: use 1-64 letters, digits, spaces, '.', '-' or '_', "
-            "starting with a letter or digit."
-        )
-    return name
+    """The name as it will be stored, or InvalidName saying what is wrong (engine/names.py)."""
+    return check_name(name, "agent")
 
 
 def create_agent(

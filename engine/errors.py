@@ -41,6 +41,10 @@ class EmbeddingMismatch(MemGPTError):
     """Vectors of one embedding model or dimension meeting another's."""
 
 
+class TooLarge(MemGPTError):
+    """Text or a file over a size the engine accepts from a face (a message, an edit, a passage, an import)."""
+
+
 class MemoryLimitExceeded(MemGPTError):
     """A core memory edit that would exceed the block's character limit."""
 

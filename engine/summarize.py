@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 
 from engine import system, tokens
+from engine.json_errors import UNPARSABLE
 from engine.llm.base import LLMProvider
 from engine.store.messages import Message
 
@@ -56,7 +57,7 @@ def transcript_line(row: Message) -> str:
             args = fn.get("arguments", "")
             try:
                 parsed = json.loads(args)
-            except (json.JSONDecodeError, TypeError):
+            except (*UNPARSABLE, TypeError):
                 parsed = None
             if fn.get("name") == "send_message" and isinstance(parsed, dict) and "message" in parsed:
                 parts.append(f"(said) {parsed['message']}")
@@ -78,21 +79,30 @@ def transcript_line(row: Message) -> str:
 
 def summarize_rows(provider: LLMProvider, rows: list[Message], window: int) -> tuple[str, int, int]:
     """(summary, prompt tokens, completion tokens) for `rows`, recursively if the span is too long."""
-    lines = [transcript_line(r) for r in rows]
     budget = int(window * SPAN_FRACTION)
+    # Each line at most half the budget: a span is halved until it fits, and the second half
+    # carries the first's summary along, so a line bigger than the budget alone never shrank
+    # and the halving recursed once per level (a model call each) into a RecursionError.
+    lines = [_head(transcript_line(r), budget // 2) for r in rows]
     return _summarize_lines(provider, lines, budget)
+
+
+def _head(text: str, limit: int) -> str:
+    """`text` cut to its first `limit` tokens."""
+    if tokens.count(text) <= limit:
+        return text
+    encoded = tokens.encode(text)
+    return text[: limit * tokens.CHARS_PER_TOKEN] if encoded is None else tokens.encoding().decode(encoded[:limit])
 
 
 def _summarize_lines(provider, lines: list[str], budget: int) -> tuple[str, int, int]:
     text = "\n".join(lines)
-    if tokens.count(text) > budget and len(lines) > 1:
-        half = len(lines) // 2
+    if tokens.count(text) > budget and len(lines) > 2:
+        half = (len(lines) + 1) // 2  # rounded up, so the second half plus the summary is shorter than `lines`
         first, p1, c1 = _summarize_lines(provider, lines[:half], budget)
         rest, p2, c2 = _summarize_lines(provider, [f"(earlier, summarized) {first}"] + lines[half:], budget)
         return rest, p1 + p2, c1 + c2
-    if tokens.count(text) > budget:  # one enormous line: keep its head
-        encoded = tokens.encode(text)
-        text = text[: budget * tokens.CHARS_PER_TOKEN] if encoded is None else tokens.encoding().decode(encoded[:budget])
+    text = _head(text, budget)  # two lines over the budget (never more than a little): keep the head
     completion = provider.complete(
         [{"role": "system", "content": INSTRUCTIONS}, {"role": "user", "content": text}], []
     )

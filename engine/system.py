@@ -11,6 +11,8 @@ import datetime as dt
 import json
 from typing import Any
 
+from engine.json_errors import UNPARSABLE
+
 HIDDEN = "[automated system message, not shown to the user]"
 
 
@@ -69,6 +71,6 @@ def unpack(content: str | None) -> dict[str, Any] | None:
         return None
     try:
         value = json.loads(content)
-    except json.JSONDecodeError:
+    except UNPARSABLE:
         return None
     return value if isinstance(value, dict) else None

@@ -8,7 +8,7 @@ import pytest
 
 from engine.agent import Agent, AgentOptions
 from engine.context import in_context_rows
-from engine.errors import NotFound
+from engine.errors import NotFound, TooLarge
 from engine.events import AssistantMessage
 from engine.store import messages as messages_store
 from tests.support.scripted import ScriptedModel, say, use
@@ -60,6 +60,17 @@ def test_rethink_and_rewrite(chatty, store):
     assert '"A rewritten answer."' in last_assistant.tool_calls[0]["function"]["arguments"]
     assert "rewritten" in chatty.recall.search("rewritten")
     assert "Second answer." not in chatty.recall.search("Second answer")
+
+
+def test_an_edit_over_the_message_limit_is_refused_and_changes_nothing(chatty, store):
+    before = in_context_rows(store, chatty.row.id)
+    huge = "x" * (chatty.options.max_user_message_chars + 1)
+    with pytest.raises(TooLarge, match="limit is 20,000"):
+        chatty.rethink(huge)
+    with pytest.raises(TooLarge):
+        chatty.rewrite(huge)
+    assert in_context_rows(store, chatty.row.id) == before  # it would have filled the window for good
+    chatty.rewrite("x" * chatty.options.max_user_message_chars)  # at the limit: still an edit
 
 
 def test_rethink_without_anything(make_live_agent, scripted, store):

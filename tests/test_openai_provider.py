@@ -64,6 +64,20 @@ def test_tool_calls_and_usage(live, fake_openai):
     assert second[-2]["tool_call_id"] == "call_1"
 
 
+@pytest.mark.parametrize("bad_id", [{"not": "a string"}, ["x"], 7, "x" * 300])
+def test_a_call_id_that_is_not_a_short_string_is_replaced_and_the_agent_lives_on(live, fake_openai, runtime,
+                                                                                 embedder, bad_id):
+    agent = live()
+    call = tool_call("send_message", {"message": "Hello there."})
+    call["id"] = bad_id  # a hostile or broken server; stored as given, it made the history unloadable
+    fake_openai.queue_chat({"content": "Greeting.", "tool_calls": [call]})
+    assert AssistantMessage("Hello there.") in list(agent.step("hi"))
+    fake_openai.queue_chat(send("Still here."))
+    assert AssistantMessage("Still here.") in list(agent.step("again"))
+    reloaded = Agent.load(runtime, "remote", provider=agent.provider, embedder=embedder)
+    assert reloaded.context().total > 0  # the history loads: every call is paired with its result
+
+
 def test_rate_limit_then_success(live, fake_openai):
     agent = live()
     fake_openai.queue_chat((429, {"error": {"message": "slow down", "type": "rate_limit"}}))

@@ -22,7 +22,7 @@ from engine.api import AgentInfo, MemGPT
 from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from webapp.chat_tab import EMBEDDERS, PROVIDERS, agent_names
-from webapp.common import describe_models, guarded, need_agent, row
+from webapp.common import MAX_DIM, describe_models, guarded, need_agent, row, whole_number
 from webapp.exposure import Exposure, Refused
 
 EXPORT_MAX_AGE = 3600.0  # seconds an export stays on the server for its download
@@ -132,12 +132,7 @@ def typed_configs(agent: AgentInfo, provider, model, endpoint, embedder, embed_m
         raise gr.Error("Pick a provider and an embedder from the lists.")
     if not _text(model) or not _text(embed_model):
         raise gr.Error("Give a model name and an embedding model name.")
-    try:
-        dim = int(embed_dim or 0)
-    except (TypeError, ValueError):
-        dim = 0
-    if dim <= 0:
-        raise gr.Error("The embedding dimension must be a positive number.")
+    dim = whole_number(embed_dim, "The embedding dimension", high=MAX_DIM)
     llm_endpoint = _text(endpoint) or None
     if provider == "local" and llm_endpoint and not (agent.llm.endpoint_type == "local"
                                                      and llm_endpoint == agent.llm.endpoint):

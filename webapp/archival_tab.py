@@ -18,6 +18,9 @@ RESULT_COLUMNS = ["rank", "match", "id", "source", "text"]
 SOURCE_COLUMNS = ["source", "passages", "embedder", "attached"]
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".csv", ".json", ".html", ".htm"]
 SHOWN = 20  # results in the table, in one search (the engine takes up to 100)
+# Characters one Insert takes (~250 passages). The agent is held while its text is embedded, so a
+# pasted book would keep its chat waiting; files go through Load data, into a source, instead.
+INSERT_LIMIT = 100_000
 # A hit's fused score as a share of the best one's: the engine's scores mean nothing on their own (each
 # list is normalized per search), so the table says how close to the top a passage came, in words.
 HIGH, MEDIUM = 0.66, 0.33
@@ -153,6 +156,9 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure, 
     def on_insert(text, current):
         if not text or not text.strip():
             raise gr.Error("Write the passage first.")
+        if len(text) > INSERT_LIMIT:
+            raise gr.Error(f"That is {len(text):,} characters; one insert takes up to {INSERT_LIMIT:,}. "
+                           "Load longer texts as a file under Load data.")
         try:
             ids = api.insert_archival(need_agent(current), text)
         except MemGPTError as e:
@@ -237,7 +243,7 @@ def wire(api: MemGPT, tab: ArchivalTab, agent_id: gr.State, exposure: Exposure, 
             except MemGPTError as e:
                 raise gr.Error(str(e)) from e
             rows, _ = source_rows(api, current)
-            return rows, f"{'Attached' if attach else 'Detached'} {name}."
+            return rows, f"{'Attached' if attach else 'Detached'} {_plain(name)}."  # older names went unchecked
 
         return run
 

@@ -14,7 +14,7 @@ from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.events import Error, Event, UserMessage
 from webapp import memory_panel
-from webapp.common import describe_models, guarded, load_agent, row, unchanged_skipped
+from webapp.common import MAX_DIM, describe_models, guarded, load_agent, row, unchanged_skipped, whole_number
 from webapp.render import apply_event, drop_partials, status_line, stored_to_messages
 from webapp.stopping import Runs
 from webapp.viewing import Viewing
@@ -183,12 +183,11 @@ def wire(api: MemGPT, tab: ChatTab, agent_id: gr.State, agent_changed, viewing: 
                   embed_endpoint):
         try:
             saved = api.settings.llm  # wrapper, grammar and window follow the Config tab
-            llm = LLMConfig(endpoint_type=provider, model=model.strip(), endpoint=endpoint.strip() or None,
+            llm = LLMConfig(endpoint_type=provider, model=(model or "").strip(), endpoint=(endpoint or "").strip() or None,
                             context_window=saved.context_window, wrapper=saved.wrapper, grammar=saved.grammar)
-            embedding = EmbeddingConfig(endpoint_type=embedder, model=embed_model.strip(), dim=int(embed_dim or 0),
-                                        endpoint=embed_endpoint.strip() or None)
-            if embedding.dim <= 0:
-                raise MemGPTError("The embedding dimension must be a positive number.")
+            dim = whole_number(embed_dim, "The embedding dimension", high=MAX_DIM)
+            embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=dim,
+                                        endpoint=(embed_endpoint or "").strip() or None)
             created = api.create_agent(name or "", preset=preset, persona=persona, human=human, llm=llm,
                                        embedding=embedding)
         except (MemGPTError, ValueError) as e:

@@ -47,6 +47,23 @@ def guarded(fn: Handler) -> Handler:
     return call  # type: ignore[return-value]
 
 
+MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer: a bigger edit number is an OverflowError there
+MAX_DIM = 65_536  # embedding dimensions an agent may have (engine/transfer.py takes the same)
+MAX_WINDOW = 10_000_000  # tokens of a context window: beyond any model, and not a 300-digit number in config.yaml
+
+
+def whole_number(value, what: str, *, low: int = 1, high: int = MAX_ID) -> int:
+    """A number typed into the page (a float, None, a string or anything a crafted request sends) as an int
+    in [low, high], or a gr.Error naming `what`: Gradio's number fields let through 1e300 and 2**64."""
+    try:
+        number = float(value)
+        if number.is_integer() and low <= number <= high:
+            return int(number)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    raise gr.Error(f"{what} is a whole number from {low:,} to {high:,}.")
+
+
 def unchanged_skipped(built: list, now: list, updates: list) -> list:
     """`updates`, with gr.skip() wherever the value the page was built with is still the value `now`.
 

@@ -13,7 +13,7 @@ from engine.config import EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.llm.probe import ENVIRONMENT_URL, ProbeResult, environment_base_url
 from webapp.chat_tab import EMBEDDERS, PROVIDERS
-from webapp.common import guarded, unchanged_skipped
+from webapp.common import MAX_DIM, MAX_WINDOW, guarded, unchanged_skipped, whole_number
 from webapp.exposure import Exposure
 
 KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}
@@ -115,7 +115,8 @@ def build(api: MemGPT, exposure: Exposure | None = None) -> ConfigTab:
 
 def _llm(provider, model, endpoint, window, wrapper, grammar=False) -> LLMConfig:
     return LLMConfig(endpoint_type=provider, model=(model or "").strip(), endpoint=(endpoint or "").strip() or None,
-                     context_window=int(window) if window else None, wrapper=wrapper or None, grammar=bool(grammar))
+                     context_window=whole_number(window, "The context window", high=MAX_WINDOW) if window else None,
+                     wrapper=wrapper or None, grammar=bool(grammar))
 
 
 def _key_url(kind: str, endpoint: str | None) -> str | None:
@@ -163,10 +164,9 @@ def save_config(api: MemGPT, provider, model, endpoint, window, wrapper, grammar
     s = api.settings
     if not (model or "").strip():
         raise gr.Error("Give a model name.")
-    if not embed_dim or int(embed_dim) <= 0:
-        raise gr.Error("The embedding dimension must be a positive number.")
+    dim = whole_number(embed_dim, "The embedding dimension", high=MAX_DIM)
     llm = _llm(provider, model, endpoint, window, wrapper, grammar)
-    embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=int(embed_dim),
+    embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=dim,
                                 endpoint=(embed_endpoint or "").strip() or None)
     try:
         # On a public app the engine refuses endpoints into this server's network; then nothing is saved.
@@ -225,7 +225,7 @@ def test_connection(api: MemGPT, provider, model, endpoint, window, wrapper, gra
         embedding = api.settings.embedding
     else:
         try:
-            dim = max(0, int(embed_dim or 0))
+            dim = min(MAX_DIM, max(0, int(embed_dim or 0)))
         except (TypeError, ValueError, OverflowError):
             dim = 0  # the test then says which dimension the embedder gives
         embedding = EmbeddingConfig(endpoint_type=embedder, model=(embed_model or "").strip(), dim=dim,

@@ -14,9 +14,9 @@ import html
 import gradio as gr
 
 from engine.api import MemGPT
-from engine.errors import EditConflict, MemGPTError
+from engine.errors import EditConflict, MemGPTError, NotFound
 from engine.memory import MAX_BLOCK_LIMIT, PROTECTED_BLOCKS
-from webapp.common import guarded, need_agent
+from webapp.common import guarded, need_agent, whole_number
 
 HISTORY_COLUMNS = ["edit", "when (UTC)", "block", "who", "cause", "chars before → after"]
 
@@ -116,7 +116,12 @@ def build(api: MemGPT, agent_id: gr.State) -> MemoryTab:
         if current is None:
             gr.Markdown("Pick an agent in the Chat tab to see its memory.")
             return
-        for block in api.get_core_memory(current):
+        try:
+            shown = api.get_core_memory(current)
+        except NotFound:  # deleted from another browser tab meanwhile: say so, not a red error
+            gr.Markdown("This agent no longer exists (deleted elsewhere). Pick another in the Chat tab.")
+            return
+        for block in shown:
             label_id = html.escape(block.label, quote=True)  # labels are plain words (engine.memory); still escaped
             draft = draft_of(kept, current, block.label)
             if draft is not None and draft[0] == block.value:
@@ -351,7 +356,7 @@ def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
         if not edit_number:
             return diff_html(None)
         try:
-            edit = api.memory_edit(need_agent(current), int(edit_number))
+            edit = api.memory_edit(need_agent(current), whole_number(edit_number, "An edit number"))
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         return diff_html(edit)
@@ -369,7 +374,7 @@ def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
         if not edit_number:
             raise gr.Error("Pick an edit to revert (click its row or type its number).")
         agent = need_agent(current)
-        edit = api.memory_edit(agent, int(edit_number))
+        edit = api.memory_edit(agent, whole_number(edit_number, "An edit number"))
         later = [e for e in api.memory_history(agent, edit.label) if e.id > edit.id]
         now = stored_value(api, agent, edit.label) or ""
         return gr.Column(visible=True), revert_preview(edit, later, now), edit.id
@@ -381,7 +386,7 @@ def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
         if edit_number is None:
             return gr.Column(visible=False), gr.skip(), gr.skip(), gr.skip(), gr.skip(), None
         agent = need_agent(current)
-        block = api.revert(agent, int(edit_number))
+        block = api.revert(agent, whole_number(edit_number, "An edit number"))
         made = api.memory_history(agent, block.label)[0]  # the revert itself, newest
         gr.Info(f"Reverted edit #{int(edit_number)} on {block.label}, recorded as edit #{made.id}.")
         # The new edit is selected, so its diff (what the revert took away) is what shows.
@@ -402,7 +407,7 @@ def wire(api: MemGPT, tab: MemoryTab, agent_id: gr.State) -> None:
             raise gr.Error("Pick a template.")
         try:
             text = api.library.text(kind, name)
-            api.update_core_memory(need_agent(current), label.strip(), text, cause=f"template {name!r}")
+            api.update_core_memory(need_agent(current), (label or "").strip(), text, cause=f"template {name!r}")
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         gr.Info(f"Applied {name} to {label}.")

@@ -28,6 +28,7 @@ from engine.events import (
     Usage,
     UserMessage,
 )
+from engine.json_errors import UNPARSABLE
 
 ChatMessage = dict[str, Any]
 
@@ -272,6 +273,6 @@ def _parse(raw: Any) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except UNPARSABLE:
         return {"_raw": raw}
     return value if isinstance(value, dict) else {"_raw": raw}

@@ -26,6 +26,19 @@ class FunctionCall:
     arguments: str  # raw JSON text as the model wrote it; the runner parses and validates
 
 
+MAX_CALL_ID = 256
+
+
+def call_id(value: object, index: int) -> str:
+    """The id a server gave a tool call, if it is a usable one; else one made up from its place.
+
+    The id pairs the call with its result in the stored history. An id that is not a
+    short string (a JSON object, say, from a hostile server) could not be stored with
+    the result and made the history unloadable for good, so it is never kept.
+    """
+    return value if isinstance(value, str) and 0 < len(value) <= MAX_CALL_ID else f"call_{index}"
+
+
 @dataclasses.dataclass(frozen=True)
 class Completion:
     content: str | None

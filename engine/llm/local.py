@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.json_errors import UNPARSABLE
 from engine.llm.base import Completion, FunctionCall, LLMError
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def to_local_messages(messages: list[dict[str, Any]], functions: list[dict[str, 
             call = message["tool_calls"][0]["function"]
             try:
                 arguments = json.loads(call.get("arguments") or "{}")
-            except json.JSONDecodeError:
+            except UNPARSABLE:
                 arguments = {}
             content = json.dumps({"thought": content, "function": call["name"], "arguments": arguments})
         elif role == "tool":

@@ -20,7 +20,7 @@ import httpx2
 import openai
 
 from engine.llm import retry
-from engine.llm.base import Completion, ContextWindowExceeded, Delta, FunctionCall, LLMError
+from engine.llm.base import Completion, ContextWindowExceeded, Delta, FunctionCall, LLMError, call_id
 from engine.llm.client import NO_KEY, NotJSONReply
 
 log = logging.getLogger(__name__)
@@ -247,7 +247,7 @@ class _Streaming:
                     on_delta(Delta(call_index=0, name=legacy_call["name"] or None, arguments=old.get("arguments") or ""))
         if not finished:
             raise LLMError(f"The reply stream from {self._client.base_url} ended before the reply did.", retryable=True)
-        found = [FunctionCall(c["id"] or f"call_{i}", c["name"], c["arguments"])
+        found = [FunctionCall(call_id(c["id"], i), c["name"], c["arguments"])
                  for i, c in sorted(calls.items()) if c["name"]]
         if not found and legacy_call and legacy_call["name"]:
             found = [FunctionCall(f"call_{uuid.uuid4().hex[:12]}", legacy_call["name"], legacy_call["arguments"])]
@@ -269,7 +269,7 @@ class _Streaming:
         if not choices:
             raise LLMError("The model returned no choices.", retryable=True)
         message = choices[0].get("message") or {}
-        calls = [FunctionCall(c.get("id") or f"call_{i}", c["function"].get("name") or "",
+        calls = [FunctionCall(call_id(c.get("id"), i), c["function"].get("name") or "",
                               c["function"].get("arguments") or "")
                  for i, c in enumerate(message.get("tool_calls") or []) if isinstance(c.get("function"), dict)]
         old = message.get("function_call")
@@ -323,7 +323,7 @@ class OpenAIProvider(_Streaming):
             raise LLMError("The model returned no choices.", retryable=True)
         message = response.choices[0].message
         calls = [
-            FunctionCall(call.id or f"call_{i}", call.function.name, call.function.arguments or "")
+            FunctionCall(call_id(call.id, i), call.function.name, call.function.arguments or "")
             for i, call in enumerate(message.tool_calls or [])
             if getattr(call, "function", None) is not None
         ]

@@ -21,8 +21,6 @@ from engine.store import passages
 from engine.store.base import integrity_errors
 from engine.store.db import Store, now
 
-MAX_NAME = 64
-
 
 def name_key(name: str) -> str:
     """The form two names are compared in: equal keys are the same agent."""

@@ -237,7 +237,8 @@ def m005_agent_name_key(db: sqlite_utils.Database) -> None:
     while everything keyed by a lowered name mixed them. Existing names that now
     clash keep the oldest as is; later ones get `-2`, `-3`... appended.
     """
-    from engine.store.agents import MAX_NAME, name_key
+    from engine.names import MAX_NAME
+    from engine.store.agents import name_key
 
     db.execute("ALTER TABLE agents ADD COLUMN name_key TEXT")
     rows = db.execute("SELECT id, name FROM agents ORDER BY id").fetchall()

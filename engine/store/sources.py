@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from engine.errors import EmbeddingMismatch, InvalidName, NotFound
+from engine.names import check_name
 from engine.store import passages
 from engine.store.db import Store, now
 
@@ -27,6 +28,7 @@ _COLUMNS = "id, name, description, embedding_model, embedding_dim, created_at"
 
 
 def create(store: Store, name: str, embedding_model: str, embedding_dim: int, description: str = "") -> Source:
+    name = check_name(name, "data source")  # as agent names are: it is shown to every visitor
     # One write transaction for the check and the insert: two loads creating the
     # same source at once then meet as InvalidName, never as a raw IntegrityError.
     with store.atomic() as db:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.errors import ToolError
+from engine.json_errors import UNPARSABLE
 from engine.tools.handles import ChatModel, FileSpace, WebAccess
 
 MAX_LINES = 200
@@ -80,8 +81,8 @@ def http_request(web: WebAccess, method: str, url: str, payload_json: str = "") 
     if payload_json and payload_json.strip():
         try:
             json.loads(payload_json)
-        except json.JSONDecodeError as e:
-            raise ToolError(f"payload_json is not valid JSON: {e}") from e
+        except UNPARSABLE as e:
+            raise ToolError(f"payload_json is not valid JSON: {type(e).__name__}") from e
         body = payload_json
     status, text, truncated = web.request(method, url, body)
     note = f"\n[response cut at {web.max_bytes} bytes]" if truncated else ""

@@ -28,6 +28,7 @@ import uuid
 from typing import Any
 
 from engine import system
+from engine.json_errors import UNPARSABLE
 from engine.llm.base import FunctionCall
 from engine.llm.json_repair import clean_arguments, parse_call
 
@@ -137,7 +138,7 @@ class PromptWrapper:
             raw = call["function"].get("arguments") or "{}"
             try:
                 arguments = json.loads(raw)
-            except json.JSONDecodeError:
+            except UNPARSABLE:
                 arguments = raw  # a call that failed to parse is shown as written
             lines.append(self.call_json(message.get("content"), call["function"]["name"], arguments))
         return "\n".join(lines)
