@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from engine import tokens
-from engine.errors import EmbeddingMismatch, NotFound
+from engine.errors import EmbeddingMismatch, InvalidName, NotFound
 from engine.llm.base import LLMError
 from engine.llm.retry import RetryPolicy
 from engine.loaders import (
@@ -279,6 +279,20 @@ def test_bad_arguments(store, embedder):
         ingest(store, "docs", documents(1), embedder, max_concurrency=0)
     with pytest.raises(NotFound):
         sources_store.get_by_name(store, "docs")
+
+
+@pytest.mark.parametrize("name", ["x" * 65, "docs\u202eevil", "a\x00b", "line\nbreak", "![](https://x.example/p.png)"])
+def test_a_source_name_is_checked_as_an_agent_name_is(store, embedder, name):
+    with pytest.raises(InvalidName):  # it is shown to every visitor, in Markdown lines and the picker
+        sources_store.create(store, name, embedder.name, embedder.dimension)
+    assert sources_store.list_all(store) == []
+
+
+def test_source_names_differing_only_in_case_are_one_name_beyond_ascii(store, embedder):
+    made = sources_store.create(store, "  Éva notes ", embedder.name, embedder.dimension)
+    assert made.name == "Éva notes"  # stored stripped
+    with pytest.raises(InvalidName, match="already exists"):
+        sources_store.create(store, "éva NOTES", embedder.name, embedder.dimension)  # a clash on PostgreSQL
 
 
 def test_new_source_records_embedder_and_description(store, embedder):

@@ -32,7 +32,9 @@ def create(store: Store, name: str, embedding_model: str, embedding_dim: int, de
     # One write transaction for the check and the insert: two loads creating the
     # same source at once then meet as InvalidName, never as a raw IntegrityError.
     with store.atomic() as db:
-        if db.execute("SELECT 1 FROM sources WHERE lower(name) = lower(?)", [name]).fetchone():
+        # Case-folded in Python, not lower() in SQL: SQLite folds ASCII only, so Éva and éva were two
+        # sources here and a clash on PostgreSQL's unique index when migrated. Sources are few.
+        if any(taken.casefold() == name.casefold() for (taken,) in db.execute("SELECT name FROM sources")):
             raise InvalidName(f"A data source named {name!r} already exists.")
         cursor = db.execute(
             "INSERT INTO sources (name, description, embedding_model, embedding_dim, created_at) "
