@@ -620,11 +620,14 @@ class MemGPT:
         """Write the agent (memory, messages, passages) to a JSON file; counts of what went in."""
         return export_agent(self.runtime.store, self._row(agent).id, path)
 
-    def import_agent(self, path: str | Path) -> ImportResult:
-        """A new agent from an exported file (checked field by field first); a taken name gets " (2)"."""
+    def import_agent(self, path: str | Path, *, max_bytes: int | None = None, shown: str | None = None) -> ImportResult:
+        """A new agent from an exported file (checked field by field first); a taken name gets " (2)".
+
+        `max_bytes` caps the file (default transfer.MAX_FILE_BYTES); `shown` names it in errors instead of its path.
+        """
         from engine import transfer
 
-        data = transfer.read_file(path)  # checked field by field, so the configs below can be built
+        data = transfer.read_file(path, max_bytes, shown=shown)  # checked field by field, so the configs can be built
         agent = data["agent"]
         self._check_endpoints(LLMConfig(**agent["llm_config"]), EmbeddingConfig(**agent["embedding_config"]))
         return transfer.load_agent_data(self.runtime.store, data)

@@ -154,28 +154,31 @@ _CONFIG_CLASSES = {"llm_config": LLMConfig, "embedding_config": EmbeddingConfig}
 _ANY_SCALAR = (str, int, float, bool, type(None))  # a field added to a config class later, before listed above
 
 
-def read_file(path: str | Path, max_bytes: int | None = None) -> dict[str, Any]:
+def read_file(path: str | Path, max_bytes: int | None = None, *, shown: str | None = None) -> dict[str, Any]:
+    """The checked contents of an export file. `shown` names the file in errors instead of its path
+    (an upload's own name: a visitor has no business seeing where the server keeps uploads)."""
     path = Path(path)
+    where = shown or str(path)
     max_bytes = MAX_FILE_BYTES if max_bytes is None else max_bytes
     refused = live.refusal(path)  # opening the app's own database would drop its locks
     if refused:
-        raise TransferError(f"{path} is not read: {refused}.")
+        raise TransferError(f"{where} is not read: {refused}.")
     try:
         with path.open("rb") as handle:
             raw = handle.read(max_bytes + 1)
     except OSError as e:
-        raise TransferError(f"Cannot read {path}: {e.strerror or e}") from e
+        raise TransferError(f"Cannot read {where}: {e.strerror or e}") from e
     if len(raw) > max_bytes:
-        raise TransferError(f"{path} is larger than {max_bytes:,} bytes; it is not an agent export this MemGPT reads.")
+        raise TransferError(f"{where} is larger than {max_bytes:,} bytes; it is not an agent export this MemGPT reads.")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise TransferError(f"{path} is not an agent export (not UTF-8 text: {e}).") from e
+        raise TransferError(f"{where} is not an agent export (not UTF-8 text: {e}).") from e
     try:
         data = json.loads(text, parse_constant=_no_constant)
     except (ValueError, RecursionError) as e:
-        raise TransferError(f"{path} is not an agent export (not valid JSON: {e}).") from e
-    return check(data, str(path))
+        raise TransferError(f"{where} is not an agent export (not valid JSON: {e}).") from e
+    return check(data, where)
 
 
 def _no_constant(name: str):

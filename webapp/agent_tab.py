@@ -25,6 +25,10 @@ from webapp.chat_tab import EMBEDDERS, PROVIDERS, agent_names
 from webapp.common import MAX_DIM, describe_models, guarded, need_agent, row, whole_number
 from webapp.exposure import Exposure, Refused
 
+# An agent file a visitor may import: parsing takes ~25x its size in memory and the import holds
+# the database's write lock throughout, so the engine's 512 MB (for the operator's own files) is
+# not for strangers. 64 MB is ~200,000 messages.
+IMPORT_MAX_BYTES = 64 * 1024 * 1024
 EXPORT_MAX_AGE = 3600.0  # seconds an export stays on the server for its download
 
 
@@ -261,7 +265,7 @@ def wire(api: MemGPT, tab: AgentTab, agent_id: gr.State, agent_list: gr.Dropdown
         except Refused as e:
             raise gr.Error(str(e)) from e
         try:
-            result = api.import_agent(path)
+            result = api.import_agent(path, max_bytes=IMPORT_MAX_BYTES, shown=Path(path).name)
         except MemGPTError as e:
             raise gr.Error(str(e)) from e
         name = result.agent.name

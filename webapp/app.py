@@ -24,6 +24,7 @@ from webapp.newest import Newest
 from webapp.viewing import Viewing
 
 TITLE = "MemGPT"
+CACHE_SWEEP = (3600, 3600)  # (every seconds, files older than seconds)
 
 
 def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Blocks:
@@ -35,7 +36,9 @@ def build_demo(api: MemGPT | Runtime, exposure: Exposure | None = None) -> gr.Bl
         api.restrict_endpoints()
     # What the fields are built with, read before they are: a page load then sends only what a save changed since.
     built_config, built_defaults = config_tab.current_values(api), chat_tab.default_values(api)
-    with gr.Blocks(title=TITLE) as demo:
+    # delete_cache: Gradio keeps every upload and every file it served (each Export click is another
+    # copy) until the app stops; on a public app that is disk anyone can fill. Hourly, files over an hour old go.
+    with gr.Blocks(title=TITLE, delete_cache=CACHE_SWEEP) as demo:
         gr.Markdown(f"# {TITLE}\nAn agent with self-editing memory, on your own machine.")
         agent_id = gr.State(None)  # this browser tab's agent; each request loads it from the store
         naming: list[gr.Markdown] = []  # a line atop each tab that names the agent it shows

@@ -76,12 +76,15 @@ def launch(demo, runtime, *, host: str, port: int, share: bool, auth: str | None
     # blocked_paths: Gradio's /file= route must never serve the data home, whatever else it allows.
     launch_checked(demo, server_name=host, server_port=port, share=share, auth=guard.check if guard else None,
                    show_error=True, prevent_thread_lock=True, blocked_paths=[str(runtime.settings.home)],
-                   app_kwargs={"routes": routes},
+                   app_kwargs={"routes": routes}, max_file_size=MAX_UPLOAD,
                    footer_links=["gradio", "settings"])  # no "Use via API": every event is private (webapp/app.py)
     print(f"WebSocket API on ws://{host}:{port}/ws")
     demo.block_thread()
 
 
+# Gradio takes uploads of any size otherwise. The largest any handler reads: an agent file
+# (webapp/agent_tab.IMPORT_MAX_BYTES); data files are 20 MB each (engine/loaders/readers.py).
+MAX_UPLOAD = "64mb"
 STARTUP_ATTEMPTS = 3
 GRADIO_STARTUP_FAILED = "localhost is not accessible"  # the start of Gradio's error when its startup check fails
 
