@@ -196,6 +196,28 @@ def test_saving_settings_binds_a_typed_key_to_the_typed_urls(runtime, home, fake
     assert chat_once(runtime.settings.llm, attacker) == "Bearer not-needed"
 
 
+def test_on_a_public_app_a_visitor_cannot_replace_a_saved_key(runtime, home, fake_openai, attacker):
+    import gradio as gr
+
+    from webapp.config_tab import save_config, test_connection
+
+    api = MemGPT(runtime=runtime)
+    save_config(api, *config_args("openai-compatible", fake_openai.base_url, "sk-operator"))  # at loopback: the operator
+    before, config = (home / "secrets.yaml").read_text(), (home / "config.yaml").read_text()
+    with pytest.raises(gr.Error, match="already saved on this server"):
+        save_config(api, *config_args("openai-compatible", fake_openai.base_url, "sk-visitor-junk"), exposed=True)
+    assert (home / "secrets.yaml").read_text() == before and (home / "config.yaml").read_text() == config
+    fake_openai.queue_chat({"content": "ready"})
+    outcome = test_connection(api, *config_args("openai-compatible", fake_openai.base_url, "sk-visitor-2"))
+    assert "Connected" in outcome.text  # not exposed: the operator at the page replaces it
+    assert "sk-visitor-2" in (home / "secrets.yaml").read_text()
+    # Settings without a typed key still save on a public app; so does a key where none is saved yet.
+    save_config(api, *config_args("openai-compatible", fake_openai.base_url, ""), exposed=True)
+    secrets.save(home, "OPENAI_COMPATIBLE_API_KEY", None)
+    save_config(api, *config_args("openai-compatible", fake_openai.base_url, "sk-first"), exposed=True)
+    assert "sk-first" in (home / "secrets.yaml").read_text()
+
+
 # ------------------------------------------------------------------ over the real WebSocket route
 
 def test_websocket_agent_at_a_chosen_endpoint_never_sees_the_key(monkeypatch, settings, store, library, registry,

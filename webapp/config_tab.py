@@ -127,6 +127,16 @@ def _key_url(kind: str, endpoint: str | None) -> str | None:
     return openai_base_url(endpoint) if kind == "openai" else endpoint
 
 
+def key_replacement_refused(home, name: str, exposed: bool) -> str | None:
+    """Why a typed key may not be saved, or None. On a public app every visitor can type one, and
+    a key saved over the operator's would be gone for good (and every agent using it with it);
+    so there a key is saved only where none is yet, and replaced at the server's console."""
+    if exposed and name in secrets.load(home):
+        return (f"A key for {name} is already saved on this server; on a public app it is replaced only at the "
+                "server (`python app.py configure`).")
+    return None
+
+
 def _save_key(home, name: str, key: str, urls: list[str | None]) -> str:
     """Save a typed key bound to `urls`; the note to show with the result."""
     try:
@@ -159,9 +169,13 @@ def value_components(tab: ConfigTab) -> list:
 
 
 def save_config(api: MemGPT, provider, model, endpoint, window, wrapper, grammar, key, embedder, embed_model,
-                embed_dim, embed_endpoint, preset, persona, human):
+                embed_dim, embed_endpoint, preset, persona, human, *, exposed: bool = False):
     """The Save button: settings to config.yaml, a typed key to secrets.yaml bound to the URLs typed with it."""
     s = api.settings
+    typed = (key or "").strip() if provider in KEY_FOR else ""
+    refused = key_replacement_refused(s.home, KEY_FOR[provider], exposed) if typed else None
+    if refused:
+        raise gr.Error(refused + " Nothing was saved.")
     if not (model or "").strip():
         raise gr.Error("Give a model name.")
     dim = whole_number(embed_dim, "The embedding dimension", high=MAX_DIM)
@@ -174,11 +188,11 @@ def save_config(api: MemGPT, provider, model, endpoint, window, wrapper, grammar
     except MemGPTError as e:
         raise gr.Error(str(e)) from e
     note = ""
-    if key and key.strip() and provider in KEY_FOR:
+    if typed:
         urls = [_key_url(provider, s.llm.endpoint)]
         if KEY_FOR.get(embedder) == KEY_FOR[provider]:  # the embedder reads the same key: it was typed for both
             urls.append(_key_url(embedder, s.embedding.endpoint))
-        note = _save_key(s.home, KEY_FOR[provider], key.strip(), urls)
+        note = _save_key(s.home, KEY_FOR[provider], typed, urls)
     return "", key_status(), "Settings saved." + note
 
 
@@ -234,7 +248,9 @@ def test_connection(api: MemGPT, provider, model, endpoint, window, wrapper, gra
     note = ""
     if report.llm.ok and typed and provider in KEY_FOR:
         # A typed key is saved only once it has worked, and only for the URL it worked at.
-        note = _save_key(api.settings.home, KEY_FOR[provider], typed, [_key_url(provider, config.endpoint)])
+        refused = key_replacement_refused(api.settings.home, KEY_FOR[provider], exposed)
+        note = (" The key worked but was not saved: " + refused) if refused else _save_key(
+            api.settings.home, KEY_FOR[provider], typed, [_key_url(provider, config.endpoint)])
     found = report.embedder.dimension
     return ProbeOutcome(_line("Model", report.llm, exposed) + _line("Embedder", report.embedder, exposed), note,
                        report.llm.models, found if found and found != embedding.dim else None)
@@ -249,7 +265,7 @@ def wire(api: MemGPT, tab: ConfigTab, exposure: Exposure | None = None):
 
     @guarded
     def on_save(*values):
-        return save_config(api, *values)
+        return save_config(api, *values, exposed=exposed)
 
     @guarded
     def on_test(*values):
