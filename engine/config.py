@@ -54,6 +54,10 @@ class LLMConfig:
     grammar: bool | str = False  # completions: true = only calls of the agent's functions, or a ready grammar's name
 
 
+MAX_DIM = 65_536  # embedding dimensions a face accepts (engine/transfer.py checks imports against the same)
+MAX_WINDOW = 10_000_000  # tokens of a context window: beyond any model, and not a 300-digit number in config.yaml
+
+
 @dataclasses.dataclass
 class EmbeddingConfig:
     endpoint_type: str = "local"

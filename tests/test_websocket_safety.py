@@ -12,6 +12,7 @@ import json
 import re
 import threading
 import time
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -268,3 +269,37 @@ def test_a_binary_frame_is_refused_aloud_and_the_connection_stays(serve):
         answer = json.loads(ws.recv(timeout=10))
         assert answer["type"] == "server_error" and "Binary frames" in answer["message"]
         assert create(ws, "Plain")["status"] == "OK"
+
+
+@pytest.mark.parametrize("config", [
+    {"embedding_dim": 1e30}, {"embedding_dim": 0}, {"embedding_dim": -3}, {"embedding_dim": True},
+    {"model": ["x"]}, {"model": {"a": 1}}, {"context_window": "lots"}, {"model_endpoint": "x" * 3000},
+])
+def test_a_create_agent_config_of_the_wrong_shape_is_refused_by_field(serve, store, config):
+    from engine.agents import list_agents
+
+    url = serve()
+    with open_ws(url) as ws:
+        refused = command(ws, command="create_agent", config={"name": "Odd", **config})
+        assert refused["type"] == "server_error" and f"'{next(iter(config))}'" in refused["message"]
+        assert json.loads(ws.recv(timeout=10)) == {"type": "command_response", "status": "error",
+                                                   "message": refused["message"]}  # what clients wait for
+        assert list_agents(store) == []  # stored as sent, it failed every later turn
+        assert create(ws, "Plain")["status"] == "OK"
+
+
+def test_create_agent_takes_the_persona_and_a_huge_number_is_bad_json(serve, store):
+    from engine.agents import get_agent
+    from engine.store import blocks
+
+    url = serve()
+    with open_ws(url) as ws:
+        made = command(ws, command="create_agent", config={"name": "Coached", "persona": "coach", "human": "basic",
+                                                            "embedding_dim": 64.0})
+        assert made["status"] == "OK"
+        ws.send('{"type": "command", "command": "load_agent", "name": ' + "9" * 5000 + "}")
+        answer = json.loads(ws.recv(timeout=10))
+        assert answer["type"] == "server_error" and "not valid JSON" in answer["message"]
+    persona = blocks.get(store, get_agent(store, "Coached").id, "persona").value
+    coach = (Path(__file__).parent.parent / "presets" / "personas" / "coach.txt").read_text().strip()
+    assert persona.strip() == coach  # a stray comment had swallowed the argument: every agent got sam

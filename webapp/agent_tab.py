@@ -19,10 +19,10 @@ from pathlib import Path
 import gradio as gr
 
 from engine.api import AgentInfo, MemGPT
-from engine.config import EmbeddingConfig, LLMConfig
+from engine.config import MAX_DIM, EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from webapp.chat_tab import EMBEDDERS, PROVIDERS, agent_names
-from webapp.common import MAX_DIM, describe_models, guarded, need_agent, row, whole_number
+from webapp.common import describe_models, guarded, need_agent, row, whole_number
 from webapp.exposure import Exposure, Refused
 
 # An agent file a visitor may import: parsing takes ~25x its size in memory and the import holds

@@ -10,11 +10,11 @@ import gradio as gr
 
 from engine import config as config_mod
 from engine.api import MemGPT
-from engine.config import EmbeddingConfig, LLMConfig
+from engine.config import MAX_DIM, EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.events import Error, Event, UserMessage
 from webapp import memory_panel
-from webapp.common import MAX_DIM, describe_models, guarded, load_agent, row, unchanged_skipped, whole_number
+from webapp.common import describe_models, guarded, load_agent, row, unchanged_skipped, whole_number
 from webapp.render import apply_event, drop_partials, status_line, stored_to_messages
 from webapp.stopping import Runs
 from webapp.viewing import Viewing

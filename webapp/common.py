@@ -48,8 +48,6 @@ def guarded(fn: Handler) -> Handler:
 
 
 MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer: a bigger edit number is an OverflowError there
-MAX_DIM = 65_536  # embedding dimensions an agent may have (engine/transfer.py takes the same)
-MAX_WINDOW = 10_000_000  # tokens of a context window: beyond any model, and not a 300-digit number in config.yaml
 
 
 def whole_number(value, what: str, *, low: int = 1, high: int = MAX_ID) -> int:

@@ -9,11 +9,11 @@ import gradio as gr
 
 from engine import secrets
 from engine.api import MemGPT
-from engine.config import EmbeddingConfig, LLMConfig
+from engine.config import MAX_DIM, MAX_WINDOW, EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.llm.probe import ENVIRONMENT_URL, ProbeResult, environment_base_url
 from webapp.chat_tab import EMBEDDERS, PROVIDERS
-from webapp.common import MAX_DIM, MAX_WINDOW, guarded, unchanged_skipped, whole_number
+from webapp.common import guarded, unchanged_skipped, whole_number
 from webapp.exposure import Exposure
 
 KEY_FOR = {kind: names[0] for kind, names in secrets.KEY_FOR_TYPE.items()}

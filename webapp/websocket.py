@@ -52,7 +52,7 @@ from fastapi import HTTPException
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from engine.api import MemGPT
-from engine.config import EmbeddingConfig, LLMConfig
+from engine.config import MAX_DIM, MAX_WINDOW, EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.events import (
     AssistantMessage,
@@ -66,6 +66,7 @@ from engine.events import (
     ToolCall,
     ToolResult,
 )
+from engine.json_errors import UNPARSABLE
 from engine.runtime import Runtime
 from webapp.login import LoginGuard
 
@@ -358,7 +359,7 @@ class Session:
             return await self.error(f"The frame is {len(raw)} characters long; the limit is {MAX_FRAME_CHARS}.")
         try:
             data = json.loads(raw)
-        except (json.JSONDecodeError, RecursionError):
+        except UNPARSABLE:  # also a number of over 4,300 digits, which Python refuses to read
             return await self.error("The frame is not valid JSON.")
         if not isinstance(data, dict):
             return await self.error("A frame must be a JSON object with a 'type'.")
@@ -420,23 +421,26 @@ class Session:
         if not isinstance(config, dict):
             raise ValueError("'config' must be an object.")
         s = self.api.settings
+        # Each field checked for its type here: stored as sent, a list for a model or a word for a
+        # window made every later turn of the agent fail, and 1e30 for a dimension failed in SQLite.
         llm = LLMConfig(
-            endpoint_type=config.get("model_endpoint_type", s.llm.endpoint_type),
-            model=config.get("model", s.llm.model),
-            endpoint=config.get("model_endpoint", s.llm.endpoint),
-            context_window=config.get("context_window", s.llm.context_window),
-            wrapper=config.get("model_wrapper", s.llm.wrapper),
+            endpoint_type=_text(config, "model_endpoint_type", s.llm.endpoint_type),
+            model=_text(config, "model", s.llm.model),
+            endpoint=_text(config, "model_endpoint", s.llm.endpoint, optional=True),
+            context_window=_whole(config, "context_window", s.llm.context_window, MAX_WINDOW, optional=True),
+            wrapper=_text(config, "model_wrapper", s.llm.wrapper, optional=True),
         )
         embedding = EmbeddingConfig(
-            endpoint_type=config.get("embedding_endpoint_type", s.embedding.endpoint_type),
-            model=config.get("embedding_model", s.embedding.model),
-            dim=int(config.get("embedding_dim", s.embedding.dim)),
-            endpoint=config.get("embedding_endpoint", s.embedding.endpoint),
+            endpoint_type=_text(config, "embedding_endpoint_type", s.embedding.endpoint_type),
+            model=_text(config, "embedding_model", s.embedding.model),
+            dim=_whole(config, "embedding_dim", s.embedding.dim, MAX_DIM),
+            endpoint=_text(config, "embedding_endpoint", s.embedding.endpoint, optional=True),
         )
         name = config.get("name")
         return self.api.create_agent(
-            None if name is None or name == "" else str(name), preset=config.get("preset"),  # none: "agent-N" persona=config.get("persona"),
-            human=config.get("human"), llm=llm, embedding=embedding,
+            None if name is None or name == "" else str(name),  # none: "agent-N"
+            preset=_text(config, "preset", None, optional=True), persona=_text(config, "persona", None, optional=True),
+            human=_text(config, "human", None, optional=True), llm=llm, embedding=embedding,
         )
 
     async def user_message(self, data: dict[str, Any]) -> None:
@@ -568,3 +572,28 @@ def serve_forever(host: str, port: int, home: str | None, auth: str | None) -> N
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+MAX_FIELD_CHARS = 2_000  # a model name, an endpoint URL, a preset: nothing longer is one
+
+
+def _text(config: dict[str, Any], key: str, default: str | None, *, optional: bool = False) -> Any:
+    """config[key] (or `default` when absent) as text (None too when `optional`), or ValueError naming the field."""
+    value = config.get(key, default)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_FIELD_CHARS:
+        raise ValueError(f"'{key}' must be a string of at most {MAX_FIELD_CHARS:,} characters.")
+    return value
+
+
+def _whole(config: dict[str, Any], key: str, default: int | None, high: int, *, optional: bool = False):
+    """config[key] (or `default`) as a whole number from 1 to `high`, or ValueError naming the field."""
+    value = config.get(key, default)
+    if value is None and optional:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ValueError(f"'{key}' must be a whole number from 1 to {high:,}.")
+    return value
