@@ -51,12 +51,15 @@ from engine.streaming import stream_with_retries
 from engine.summarize import plan_eviction, summarize_rows
 from engine.tools.handles import ChatModel, FileSpace, HeartbeatControl, Outbox, ToolContext, WebAccess
 from engine.tools.registry import ToolRegistry
-from engine.tools.runner import run_tool
+from engine.tools.runner import not_run, run_tool
 
 log = logging.getLogger(__name__)
 
 WARNING_FRACTION = 0.75
 AFTER_SUMMARY_FRACTION = 0.5  # summarization frees the window down to this share
+# Calls one model reply may run. MemGPT's models make one; a hostile or looping server sent 300
+# file appends (30 MB) or 50 archival inserts in one reply. The rest are answered "not run".
+MAX_CALLS_PER_REPLY = 16
 GREETING_THOUGHT = "Memory loaded and persona in place. First, a hello to check that my messages reach the user."
 GREETING = "Hi! I'm here and ready when you are."
 
@@ -464,14 +467,17 @@ class Agent:
             return False
         heartbeat = False
         failed = False
-        for call in calls:
+        for index, call in enumerate(calls):
             yield ToolCall(call.name, _parse_arguments(call.arguments), call.id)
             outbox = Outbox()
-            outcome = run_tool(
-                self.registry, call.name, call.arguments, self._tool_context(outbox),
-                allowed=self.row.functions,
-                result_limit=self.settings.tools.result_char_limit if self.settings else 3000,
-            )
+            if index >= MAX_CALLS_PER_REPLY:  # still answered, so every call keeps its result
+                outcome = not_run(call.name, f"one reply runs at most {MAX_CALLS_PER_REPLY} calls.")
+            else:
+                outcome = run_tool(
+                    self.registry, call.name, call.arguments, self._tool_context(outbox),
+                    allowed=self.row.functions,
+                    result_limit=self.settings.tools.result_char_limit if self.settings else 3000,
+                )
             for message in outbox.sent:
                 yield AssistantMessage(message)
             self._persist("tool", system.function_result(outcome.status, outcome.message), tool_call_id=call.id)

@@ -182,3 +182,22 @@ def test_tool_call_event_has_arguments(make_live_agent, scripted):
     tool_call = next(e for e in events if isinstance(e, ToolCall))
     assert tool_call.name == "archival_memory_insert" and tool_call.arguments["content"] == "Kim likes tea"
     assert "Kim likes tea" in agent._tool_context(None).archival.search("tea").format()
+
+
+def test_one_reply_runs_at_most_so_many_calls_and_answers_every_one(make_live_agent, scripted, store):
+    from engine.agent import MAX_CALLS_PER_REPLY
+    from engine.context import in_context_rows
+
+    agent = make_live_agent(scripted)
+    many = [call("send_message", {"message": f"part {i}"}) for i in range(MAX_CALLS_PER_REPLY + 4)]
+    scripted.enqueue(Completion("Saying a lot.", many, 100, 10, "scripted"), say("Done."))
+    events = list(agent.step("talk"))
+    said = [e.text for e in events if isinstance(e, AssistantMessage)]
+    assert said[:MAX_CALLS_PER_REPLY] == [f"part {i}" for i in range(MAX_CALLS_PER_REPLY)]
+    assert f"part {MAX_CALLS_PER_REPLY}" not in said  # not run ...
+    ids = {c.id for c in many}
+    results = [e for e in events if isinstance(e, ToolResult) and e.call_id in ids]
+    assert len(results) == len(many)  # ... but answered, so each call keeps its result
+    assert all("was not run" in r.message for r in results[MAX_CALLS_PER_REPLY:])
+    assert said[-1] == "Done."  # the failures asked for a heartbeat: the model went on
+    assert agent.context().total > 0 and in_context_rows(store, agent.row.id)  # the history still loads

@@ -57,6 +57,15 @@ def test_append_creates_the_file_and_read_returns_it(registry, fctx, root):
     assert outcome.message == "Lines 1-2 of 2:\nfirst line\nsecond line ✓"
 
 
+def test_a_file_error_names_the_cause_not_the_server_path(registry, fctx, root):
+    assert append(registry, fctx, "x", "a file").ok
+    outcome = append(registry, fctx, "x/y", "under a file")  # x is a file, not a folder
+    assert outcome.status == FAILED and str(root) not in outcome.message and "/" + root.name not in outcome.message
+    assert outcome.message.startswith("append_to_text_file failed: ")
+    too_long = append(registry, fctx, "n" * 300, "a name over the file system's limit")
+    assert too_long.status == FAILED and str(root) not in too_long.message
+
+
 def test_append_into_a_new_subfolder(registry, fctx, root):
     assert append(registry, fctx, "journal/today.txt", "sunny").ok
     assert (root / "journal" / "today.txt").read_text() == "sunny\n"

@@ -344,3 +344,9 @@ def test_allowed_list(registry, ctx):
     assert ctx.archival.count() == 0
     ok = run_tool(registry, "archival_memory_insert", {"content": "fine"}, ctx, allowed=["archival_memory_insert"])
     assert ok.ok and ctx.archival.count() == 1
+
+
+def test_a_failure_quoting_a_huge_name_is_cut_like_a_result(registry, ctx):
+    outcome = run_tool(registry, "x" * 600_000, "{}", ctx)
+    assert outcome.status == FAILED and len(outcome.message) < DEFAULT_RESULT_LIMIT + 100
+    assert "more characters not shown" in outcome.message

@@ -40,7 +40,14 @@ class ToolOutcome:
 
 
 def _failed(name: str, arguments: dict, message: str, error: BaseException | None = None) -> ToolOutcome:
-    return ToolOutcome(name, arguments, FAILED, message, heartbeat=True, error=error)
+    # Cut like a result: a failure quotes what the model sent (a 600,000-character name), and every
+    # listener and the next prompt would carry it whole.
+    return ToolOutcome(name, arguments, FAILED, truncate(message, DEFAULT_RESULT_LIMIT), heartbeat=True, error=error)
+
+
+def not_run(name: str, why: str) -> ToolOutcome:
+    """The result of a call the agent declined to run (the model asked for too many at once)."""
+    return _failed(name, {}, f"{name} was not run: {why}")
 
 
 def _type_error(value: Any, schema: dict[str, Any], where: str) -> str | None:
@@ -138,6 +145,9 @@ def run_tool(
         result = tool.fn(**{k: v for k, v in call_args.items() if v is not None})
     except (MemGPTError, NotFound) as e:
         return _failed(name, arguments, str(e), e)
+    except OSError as e:  # its text names the full path in the data home; the model and listeners get the cause
+        log.warning("function %s raised", name, exc_info=True)
+        return _failed(name, arguments, f"{name} failed: {e.strerror or type(e).__name__}", e)
     except Exception as e:
         log.warning("function %s raised", name, exc_info=True)
         return _failed(name, arguments, f"{name} failed: {type(e).__name__}: {e}", e)
