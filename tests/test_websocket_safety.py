@@ -303,3 +303,22 @@ def test_create_agent_takes_the_persona_and_a_huge_number_is_bad_json(serve, sto
     persona = blocks.get(store, get_agent(store, "Coached").id, "persona").value
     coach = (Path(__file__).parent.parent / "presets" / "personas" / "coach.txt").read_text().strip()
     assert persona.strip() == coach  # a stray comment had swallowed the argument: every agent got sam
+
+
+def test_block_edits_waiting_on_a_busy_agent_leave_threads_for_everyone_else(serve):
+    url = serve()
+    with contextlib.ExitStack() as stack:
+        owner = stack.enter_context(open_ws(url))
+        assert create(owner, "Busy", model="slow-6")["status"] == "OK"
+        assert create(owner, "Idle")["status"] == "OK"
+        owner.send(json.dumps({"type": "user_message", "message": "take your time", "agent_name": "Busy"}))
+        time.sleep(0.5)  # the turn holds Busy's lock for ~6 s
+        for _ in range(12):  # each edit waits for that lock; 12 filled asyncio's shared pool (6 threads here)
+            ws = stack.enter_context(open_ws(url))
+            ws.send(json.dumps({"type": "command", "command": "set_block_limit", "agent_name": "Busy",
+                                "label": "persona", "limit": 2000}))
+        time.sleep(0.5)
+        with open_ws(url) as newcomer:
+            started = time.monotonic()
+            assert command(newcomer, command="load_agent", name="Idle")["status"] == "OK"
+            assert time.monotonic() - started < 3  # it waited for the busy agent's turn before (57 s measured)

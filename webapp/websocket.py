@@ -39,12 +39,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import json
 import logging
 import signal
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 # Module level on purpose: FastAPI resolves the endpoint's annotations by name.
@@ -190,6 +192,16 @@ class WebSocketInterface:
         except Exception:  # a client that went away or stopped reading must not disturb the others
             log.info("dropping a WebSocket client that could not be sent to")
             self.unregister(client)
+
+
+# Block edits wait up to AGENT_WAIT (30 s) for an agent's running turn. In asyncio's shared pool
+# (6 threads on 2 cores) 40 edits of one busy agent left no thread for anyone's create_agent or
+# load_agent for a minute; here they wait among themselves.
+AGENT_EDITS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ws-agent-edit")
+
+
+async def _edit(fn: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(AGENT_EDITS, fn, *args)
 
 
 class AgentLanes:
@@ -402,14 +414,14 @@ class Session:
         if not isinstance(label, str) or len(label) > MAX_LABEL_CHARS:
             raise ValueError(f"'label' must be a block's name: a string of at most {MAX_LABEL_CHARS} characters.")
         if name == "remove_block":
-            await asyncio.to_thread(self.api.remove_block, agent_id, label)
+            await _edit(self.api.remove_block, agent_id, label)
             return {"removed": label.strip().lower()}
         limit: Any = data.get("limit")  # any JSON value: the engine refuses what is not a whole number in range
         if name == "add_block":
             value = data.get("value", "")
-            block = await asyncio.to_thread(self.api.add_block, agent_id, label, value, limit=limit)
+            block = await _edit(functools.partial(self.api.add_block, limit=limit), agent_id, label, value)
         else:
-            block = await asyncio.to_thread(self.api.set_block_limit, agent_id, label, limit)
+            block = await _edit(self.api.set_block_limit, agent_id, label, limit)
         return {"block": {"label": block.label, "value": block.value, "limit": block.limit}}
 
     async def _command_failed(self, message: str) -> None:
