@@ -32,6 +32,7 @@ from typing import Any, Literal, overload
 
 import numpy as np
 
+from engine import memory
 from engine.config import ENDPOINT_TYPES, EmbeddingConfig, LLMConfig
 from engine.errors import MemGPTError
 from engine.store import Store, live, now
@@ -142,8 +143,9 @@ def _counts(data: dict[str, Any]) -> dict[str, int]:
 MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_TEXT = 10_000_000  # characters in any one text field (a message, a prompt, a passage)
 MAX_SHORT = 256  # names, models, presets, causes
-MAX_BLOCK_LIMIT = 1_000_000
-_LABEL = re.compile(r"^[A-Za-z0-9_]{1,40}$")
+# Blocks as the engine makes them (engine/memory.py): short lowercase labels, found in any case, so
+# "Persona" beside "persona" would be two blocks no lookup tells apart; at most MAX_BLOCKS live ones.
+_LABEL = re.compile(rf"^{memory.BLOCK_LABEL.pattern}$")
 _FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _CONFIG_TYPES: dict[str, dict[str, tuple[type, ...]]] = {
     "llm_config": {"endpoint_type": (str,), "model": (str,), "endpoint": (str, type(None)),
@@ -318,7 +320,10 @@ def _check_blocks(blocks: Any, where: str = "blocks", labels: set[str] | None = 
     """Check `blocks` (live, or removed with `removed_at`); the labels seen, added to `labels`."""
     labels = set() if labels is None else labels
     removed = where == "removed_blocks"
-    for i, block in enumerate(_list(blocks, where)):
+    listed = _list(blocks, where)
+    if not removed and len(listed) > memory.MAX_BLOCKS:
+        raise _Invalid(where, f"{len(listed)} blocks; an agent has at most {memory.MAX_BLOCKS}")
+    for i, block in enumerate(listed):
         path = f"{where}[{i}]"
         _object(block, path, ("label", "value", "limit", "position", "updated_at", "history")
                 + (("removed_at",) if removed else ()))
@@ -329,7 +334,7 @@ def _check_blocks(blocks: Any, where: str = "blocks", labels: set[str] | None = 
         labels.add(label)
         if removed:
             _stamp(block["removed_at"], f"{path}.removed_at")
-        limit = _integer(block["limit"], f"{path}.limit", 1, MAX_BLOCK_LIMIT)
+        limit = _integer(block["limit"], f"{path}.limit", 1, memory.MAX_BLOCK_LIMIT)
         value = _string(block["value"], f"{path}.value")
         if len(value) > limit:
             raise _Invalid(f"{path}.value", f"holds {len(value)} characters, more than the block's limit {limit}")
