@@ -34,6 +34,14 @@ def test_drafts_are_kept_per_agent_and_dropped_when_back_to_the_stored_text():
     assert draft_of(drafts, 1, "human") == ("typed", "stored")  # the old value is not changed in place
 
 
+def test_a_draft_longer_than_any_block_is_kept_only_as_far_as_says_too_long():
+    from engine.memory import MAX_BLOCK_LIMIT
+
+    kept = draft_of(with_draft({}, 1, "human", "x" * 40_000_000, "stored"), 1, "human")
+    assert kept is not None and len(kept[0]) == MAX_BLOCK_LIMIT + 1  # the session held 40 MB per box before
+    assert not fits(kept[0], MAX_BLOCK_LIMIT)
+
+
 def test_the_diff_escapes_every_line_and_marks_additions_and_removals():
     html = diff_html(FakeEdit("same\n<i>gone</i>", "same\n<script>alert(1)</script> & more"))
     assert "<script>" not in html and "<i>" not in html

@@ -90,7 +90,9 @@ def with_draft(drafts: dict | None, agent: int, label: str, text: str, shown: st
     if text == shown:
         blocks.pop(label, None)
     else:
-        blocks[label] = [text, shown]
+        # Kept on the server for the session: no block holds more than MAX_BLOCK_LIMIT, so a longer
+        # draft (40 MB sent by a script) is kept only as far as still says "too long".
+        blocks[label] = [text[: MAX_BLOCK_LIMIT + 1], shown]
     return mine
 
 
