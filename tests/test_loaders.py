@@ -540,3 +540,14 @@ def test_read_file_accepts_a_display_name(tmp_path):
     path.write_text("Uploaded notes", encoding="utf-8")
     docs, _ = items(read_file(path, name="my notes.md"))
     assert docs[0].metadata["source"] == "my notes.md" and docs[0].metadata["filename"] == "tmp123.md"
+
+
+def test_deeply_nested_json_is_skipped_and_the_other_files_load(tmp_path):
+    # The decoder raises RecursionError (not ValueError) past Python's recursion limit.
+    (tmp_path / "deep.json").write_bytes(b"[" * 5000 + b"]" * 5000)
+    (tmp_path / "nested.json").write_bytes(b"[" * 50 + b'"kept"' + b"]" * 50)
+    (tmp_path / "good.txt").write_text("Moss grows on the north side.", encoding="utf-8")
+    docs, skipped = items(read_directory(tmp_path))
+    assert [(s.what.rsplit("/", 1)[-1], s.reason) for s in skipped] == [("deep.json", "JSON nested too deeply to read")]
+    assert sorted(d.metadata["filename"] for d in docs) == ["good.txt", "nested.json"]
+    assert [d.text for d in docs if d.metadata["filename"] == "nested.json"] == ["[0]" * 48 + ": kept"]

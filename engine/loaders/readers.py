@@ -327,6 +327,11 @@ def read_bytes(
             text = json_to_text(json.loads(text))
         except ValueError:
             kind = "text"  # not valid JSON: still text worth keeping
+        except RecursionError:
+            # Both the decoder and _flatten recurse once per level; nesting this deep is
+            # not a document anyone wrote, and kept as text it would be brackets only.
+            yield Skipped(name, "JSON nested too deeply to read")
+            return
     if not text.strip():
         yield Skipped(name, "no text content")
         return
