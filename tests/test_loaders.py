@@ -27,12 +27,12 @@ from engine.loaders import (
     read_sql_query,
     read_vector_table,
     read_webpages,
+    readers,
 )
 from engine.memory import ArchivalMemory
 from engine.store import passages as passages_store
 from engine.store import sources as sources_store
 from tests.support.embedder import HashEmbedder
-from engine.loaders import readers
 from tests.support.pdf import make_pdf, make_shared_stream_pdf
 
 pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL

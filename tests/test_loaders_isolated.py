@@ -1,0 +1,70 @@
+"""Reading untrusted files in a limited worker process: real files, a real worker.
+
+A file made to make a parser crawl (html.parser is quadratic on `<a<a<a...`) is
+skipped when it passes a small CPU or wall-clock limit, and the files beside it load;
+ordinary files come back exactly as the in-process readers give them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from engine.loaders import Document, Skipped, read_file
+from engine.loaders.isolated import Limits, read_directory_isolated, read_files_isolated
+from tests.support.pdf import make_pdf
+
+# In-process, this takes html.parser about 4 s of CPU (quadratic: twice as long, four times the time).
+CRAWLING_HTML = "<html>" + "<a" * 100_000
+QUICK = Limits(cpu_seconds=1)
+
+
+@pytest.fixture
+def uploads(tmp_path):
+    (tmp_path / "slow.html").write_text(CRAWLING_HTML, encoding="utf-8")
+    (tmp_path / "good.txt").write_text("Swifts sleep on the wing.", encoding="utf-8")
+    (tmp_path / "deep.json").write_bytes(b"[" * 5000 + b"]" * 5000)
+    return tmp_path
+
+
+def test_a_file_past_the_cpu_limit_is_skipped_and_the_next_one_loads(uploads):
+    started = time.monotonic()
+    found = list(read_files_isolated([uploads / "slow.html", uploads / "good.txt"], limits=QUICK))
+    assert found[0] == Skipped(str((uploads / "slow.html").resolve()), "took longer than 1 s to read: skipped")
+    assert isinstance(found[1], Document) and found[1].text == "Swifts sleep on the wing."
+    assert len(found) == 2
+    assert time.monotonic() - started < 15  # the limit stopped it, not the parser's end
+
+
+def test_the_wall_clock_stops_a_file_the_cpu_limit_has_not_yet(uploads):
+    found = list(read_files_isolated([(uploads / "slow.html", "slow.html"), (uploads / "good.txt", "good.txt")],
+                                     limits=Limits(cpu_seconds=30, wall_seconds=1.5)))
+    assert found[0] == Skipped("slow.html", "took longer than 1.5 s to read: skipped")
+    assert [d.metadata["source"] for d in found[1:]] == ["good.txt"]
+
+
+def test_ordinary_files_read_identically_in_the_worker(tmp_path):
+    (tmp_path / "report.pdf").write_bytes(
+        make_pdf([["The quarterly report mentions the walrus colony."], ["Page two counts the penguins."]]))
+    (tmp_path / "page.html").write_text(
+        "<html><head><title>Tide tables</title></head><body><h1>Tides</h1><p>High tide at noon.</p></body></html>",
+        encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("Caf\u00e9 notes, in UTF-8.\n\nA second paragraph.", encoding="utf-8")
+    (tmp_path / "people.csv").write_text("name,role\nAda,engineer\n", encoding="utf-8")
+    (tmp_path / "config.json").write_text(json.dumps({"server": {"port": 8080}}), encoding="utf-8")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    files = sorted(tmp_path.iterdir())
+    here = [item for path in files for item in read_file(path)]
+    assert len([i for i in here if isinstance(i, Document)]) == 6  # two PDF pages, four files
+    assert list(read_files_isolated(files)) == here
+    assert list(read_directory_isolated(tmp_path)) == here
+
+
+def test_the_data_home_is_refused_by_the_parent_whose_registry_knows_it(store, settings):
+    # The worker's registry of live files is empty: only this process knows the store is open.
+    database = settings.home / "memgpt.db"
+    found = list(read_files_isolated([database]))
+    assert len(found) == 1 and isinstance(found[0], Skipped)
+    assert found[0].reason.startswith("not read: it is inside the app's data home")
