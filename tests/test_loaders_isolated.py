@@ -12,9 +12,12 @@ import time
 
 import pytest
 
+from engine import MemGPT
+from engine.config import EmbeddingConfig
 from engine.loaders import Document, Skipped, read_file
 from engine.loaders.isolated import Limits, read_directory_isolated, read_files_isolated
 from tests.support.pdf import make_pdf
+from webapp.loading import load_into_source
 
 # In-process, this takes html.parser about 4 s of CPU (quadratic: twice as long, four times the time).
 CRAWLING_HTML = "<html>" + "<a" * 100_000
@@ -68,3 +71,23 @@ def test_the_data_home_is_refused_by_the_parent_whose_registry_knows_it(store, s
     found = list(read_files_isolated([database]))
     assert len(found) == 1 and isinstance(found[0], Skipped)
     assert found[0].reason.startswith("not read: it is inside the app's data home")
+
+
+@pytest.fixture
+def api(runtime, fake_openai):
+    return MemGPT(runtime=runtime)
+
+
+def test_the_web_load_skips_the_bad_uploads_and_reports_reading_each_file(api, fake_openai, uploads):
+    embedding = EmbeddingConfig("openai-compatible", "test-hash", 64, fake_openai.base_url)
+    shown = []
+    report = load_into_source(api, "mixed", [uploads / "slow.html", uploads / "deep.json", uploads / "good.txt"],
+                              None, embedding, lambda value, desc="": shown.append(desc), limits=QUICK)
+    assert report.splitlines() == [
+        "**mixed: 1 new passage(s) from 1 input(s); 0 already stored; 2 skipped**",
+        "- skipped slow.html: took longer than 1 s to read: skipped",
+        "- skipped deep.json: JSON nested too deeply to read",
+    ]
+    assert shown[:3] == ["reading slow.html", "reading deep.json", "reading good.txt"]
+    assert [s.name for s in api.list_sources()] == ["mixed"]
+    assert api.list_sources()[0].passages == 1
