@@ -7,7 +7,10 @@ ordinary files come back exactly as the in-process readers give them.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import pickle
 import time
 
 import pytest
@@ -91,3 +94,18 @@ def test_the_web_load_skips_the_bad_uploads_and_reports_reading_each_file(api, f
     assert shown[:3] == ["reading slow.html", "reading deep.json", "reading good.txt"]
     assert [s.name for s in api.list_sources()] == ["mixed"]
     assert api.list_sources()[0].passages == 1
+
+
+def test_only_items_are_unpickled_from_a_worker():
+    # A worker that parsed hostile input is not trusted to send code into the server.
+    from engine.loaders.isolated import _ItemUnpickler
+
+    items = [Document("text", {"source": "a.txt", "page": 1, "ratio": 0.5, "tags": ["x"]}), Skipped("b", "empty")]
+    assert _ItemUnpickler(io.BytesIO(pickle.dumps(items))).load() == items
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, ("echo owned",))
+
+    with pytest.raises(pickle.UnpicklingError, match="not an item"):
+        _ItemUnpickler(io.BytesIO(pickle.dumps([Payload()]))).load()

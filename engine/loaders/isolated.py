@@ -22,8 +22,10 @@ live files is empty, so only the parent knows which files are the app's.
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 import os
+import pickle
 import resource
 import signal
 import subprocess
@@ -46,6 +48,9 @@ WALL_SECONDS = 120
 # hundreds of MB. 2 GiB of address space leaves room for that and stops a reader that
 # would take the host's memory.
 MEMORY_BYTES = 2 * 1024**3
+# CPU an interpreter takes to start and import the readers (about 0.3 s), given to the
+# worker's lifetime ceiling on top of its files' limits.
+START_CPU_SECONDS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +76,18 @@ def _arm_cpu(cpu_seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-def _serve(requests: Connection, replies: Connection, limits: Limits) -> None:
-    """The worker: (path, name, max_bytes) requests in, a list of items out, until None or EOF."""
+def _serve(requests: Connection, replies: Connection, limits: Limits, files: int) -> None:
+    """The worker: (path, name, max_bytes) requests in, a list of items out, until None or EOF.
+
+    `files` is how many it may be sent: its lifetime's hard CPU limit (SIGKILL, which
+    nothing can catch) is their soft limits together, plus its start.
+    """
     signal.signal(signal.SIGXCPU, signal.SIG_DFL)  # an ignored SIGXCPU would survive exec
     resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    ceiling = (files + 1) * (limits.cpu_seconds + 1) + START_CPU_SECONDS
+    if hard == resource.RLIM_INFINITY or hard > ceiling:
+        resource.setrlimit(resource.RLIMIT_CPU, (ceiling, ceiling))
     while True:
         try:
             request = requests.recv()
@@ -94,10 +107,24 @@ def _serve(requests: Connection, replies: Connection, limits: Limits) -> None:
         replies.send(items)
 
 
-def _worker_main(requests_fd: int, replies_fd: int, cpu_seconds: int, memory_bytes: int) -> None:
+def _worker_main(requests_fd: int, replies_fd: int, cpu_seconds: int, memory_bytes: int, files: int) -> None:
     """Entry point of the worker's interpreter (see _Worker)."""
     limits = Limits(cpu_seconds=cpu_seconds, memory_bytes=memory_bytes)
-    _serve(Connection(requests_fd, writable=False), Connection(replies_fd, readable=False), limits)
+    _serve(Connection(requests_fd, writable=False), Connection(replies_fd, readable=False), limits, files)
+
+
+class _ItemUnpickler(pickle.Unpickler):
+    """Unpickles items and nothing else.
+
+    The worker parsed hostile input; were a parser ever made to run the attacker's code
+    there, an arbitrary pickle would carry that code into the server. Items need only
+    their two classes (their fields are str, int, float, list, dict and None).
+    """
+
+    def find_class(self, module: str, name: str):
+        if module == "engine.loaders.readers" and name in ("Document", "Skipped"):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a reader worker sent {module}.{name}, which is not an item")
 
 
 # The worker is a fresh interpreter (fork and exec, as multiprocessing's "spawn"), but
@@ -110,13 +137,13 @@ _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 class _Worker:
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, files: int) -> None:
         request_read, request_write = os.pipe()
         reply_read, reply_write = os.pipe()
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", _BOOT, _PACKAGE_ROOT, str(request_read), str(reply_write),
-                 str(limits.cpu_seconds), str(limits.memory_bytes)],
+                 str(limits.cpu_seconds), str(limits.memory_bytes), str(files)],
                 pass_fds=(request_read, reply_write), stdin=subprocess.DEVNULL, close_fds=True,
             )
         finally:
@@ -127,18 +154,21 @@ class _Worker:
 
     def read(self, path: Path, name: str, max_bytes: int, limits: Limits) -> list[Item]:
         """The file's items; when the worker dies or runs out of time it is gone and the file is skipped."""
+        reason = ""
         try:
             self.requests.send((path, name, max_bytes))
             if wait([self.replies], limits.wall_seconds):
-                return self.replies.recv()
-            timed_out = True
+                return _ItemUnpickler(io.BytesIO(self.replies.recv_bytes())).load()
+            reason = f"took longer than {limits.wall_seconds:g} s to read: skipped"
+        except pickle.UnpicklingError:
+            reason = "its reader sent back something other than items: skipped"
         except (EOFError, OSError):
-            timed_out = False
+            pass
         self.stop()
         code = self.process.returncode
-        if timed_out:
-            return [Skipped(name, f"took longer than {limits.wall_seconds:g} s to read: skipped")]
-        if code in (-signal.SIGXCPU, -signal.SIGKILL):  # the soft CPU limit, or a hard one
+        if reason:
+            return [Skipped(name, reason)]
+        if code in (-signal.SIGXCPU, -signal.SIGKILL):  # the soft CPU limit, or the hard one
             return [Skipped(name, f"took longer than {limits.cpu_seconds} s to read: skipped")]
         return [Skipped(name, f"the reader stopped on it (exit code {code}): skipped")]
 
@@ -187,7 +217,7 @@ def read_files_isolated(
                 yield Skipped(name, f"not read: {refused}")
                 continue
             if worker is None:
-                worker = _Worker(limits)
+                worker = _Worker(limits, len(pending) - index)
             found = worker.read(path, name, max_bytes, limits)
             if not worker.alive:
                 worker = None
