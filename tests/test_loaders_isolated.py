@@ -109,3 +109,12 @@ def test_only_items_are_unpickled_from_a_worker():
 
     with pytest.raises(pickle.UnpicklingError, match="not an item"):
         _ItemUnpickler(io.BytesIO(pickle.dumps([Payload()]))).load()
+
+
+def test_a_file_past_the_memory_limit_is_skipped_and_the_next_one_loads(uploads):
+    # 13 MB of JSON objects become about a GB of dicts and lines; the worker itself needs under 200 MiB.
+    (uploads / "objects.json").write_text("[" + ",".join(f'{{"a":{i}}}' for i in range(1_000_000)) + "]")
+    found = list(read_files_isolated([(uploads / "objects.json", "objects.json"), (uploads / "good.txt", "good.txt")],
+                                     limits=Limits(memory_bytes=320 * 2**20)))
+    assert found[0] == Skipped("objects.json", "needs more than 320 MiB of memory to read: skipped")
+    assert [d.metadata["source"] for d in found[1:]] == ["good.txt"]

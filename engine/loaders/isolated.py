@@ -97,13 +97,15 @@ def _serve(requests: Connection, replies: Connection, limits: Limits, files: int
             return
         path, name, max_bytes = request
         _arm_cpu(limits.cpu_seconds)
-        items: list[Item]
+        items: list[Item] | None = None
         try:
             items = list(read_file(path, name=name, max_bytes=max_bytes))
         except MemoryError:
-            items = [Skipped(name, f"needs more than {limits.memory_bytes / 1024**3:g} GiB of memory to read: skipped")]
+            pass  # answered below: until this block ends, the traceback's frames hold the memory
         except Exception as e:  # a reader bug on one input must not end the others
             items = [Skipped(name, f"could not be read ({type(e).__name__}: {e})")]
+        if items is None:
+            items = [Skipped(name, f"needs more than {limits.memory_bytes // 2**20:,} MiB of memory to read: skipped")]
         replies.send(items)
 
 
@@ -163,14 +165,17 @@ class _Worker:
         except pickle.UnpicklingError:
             reason = "its reader sent back something other than items: skipped"
         except (EOFError, OSError):
-            pass
+            try:  # its end closed the pipe: let it finish dying, so its own exit code is read
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
         self.stop()
         code = self.process.returncode
         if reason:
             return [Skipped(name, reason)]
         if code in (-signal.SIGXCPU, -signal.SIGKILL):  # the soft CPU limit, or the hard one
             return [Skipped(name, f"took longer than {limits.cpu_seconds} s to read: skipped")]
-        return [Skipped(name, f"the reader stopped on it (exit code {code}): skipped")]
+        return [Skipped(name, f"its reader failed (exit code {code}): skipped")]
 
     @property
     def alive(self) -> bool:
