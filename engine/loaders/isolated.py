@@ -12,7 +12,7 @@ Files go to the worker one at a time and their items come back pickled, so a fil
 that exceeds a limit costs only itself: the worker is killed (by the kernel's
 SIGXCPU, or by the parent on the wall clock), that file becomes a `Skipped`, and a
 new worker reads the rest. Starting a worker (an interpreter importing engine.loaders)
-took 0.35-0.4 s on the development machine; a load pays it once, plus once per file
+took 0.3-0.4 s on the development machine; a load pays it once, plus once per file
 that had to be stopped.
 
 The parent asks `live.refusal()` before sending a path: the worker's own registry of
@@ -37,16 +37,17 @@ from pathlib import Path
 from engine.loaders.readers import DEFAULT_MAX_BYTES, Item, Skipped, list_directory, read_file
 from engine.store import live
 
-# Ordinary files read in well under a second; a 2,000-page text PDF, the readers' own
-# cap, takes pypdf about 20 s. 30 s of CPU passes that and still bounds a hostile file
-# to half a minute of one core.
+# Ordinary files read in well under a second; pypdf parses page content at 1-2 MB a
+# second, so a 2,000-page book (the PDF reader's own cap) takes seconds to tens of
+# seconds. 30 s of CPU passes that and still bounds a hostile file to half a minute of
+# one core.
 CPU_SECONDS = 30
 # The wall clock also counts waiting for a core on a busy machine (a third of one on a
 # shared two-core host) and the worker's start; past it the parent kills the worker.
 WALL_SECONDS = 120
 # A 20 MB upload becomes a few copies of its text (bytes, str, parts joined, pickled):
-# hundreds of MB. 2 GiB of address space leaves room for that and stops a reader that
-# would take the host's memory.
+# hundreds of MB, beside the worker's own 175 MB. 2 GiB of address space leaves room
+# for that and stops a reader that would take the host's memory.
 MEMORY_BYTES = 2 * 1024**3
 # CPU an interpreter takes to start and import the readers (about 0.3 s), given to the
 # worker's lifetime ceiling on top of its files' limits.
