@@ -356,7 +356,11 @@ def read_bytes(
         yield Skipped(name, reason)
         return
     if kind == "html":
-        text, title = html_to_text(text)
+        try:
+            text, title = html_to_text(text)
+        except AssertionError as e:  # Python 3.11's _markupbase asserts on some declarations (`<![x>`)
+            yield Skipped(name, f"unreadable HTML: {e}")
+            return
         if title:
             metadata["title"] = title
     elif kind in ("csv", "tsv"):
