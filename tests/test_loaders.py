@@ -27,12 +27,13 @@ from engine.loaders import (
     read_sql_query,
     read_vector_table,
     read_webpages,
+    readers,
 )
 from engine.memory import ArchivalMemory
 from engine.store import passages as passages_store
 from engine.store import sources as sources_store
 from tests.support.embedder import HashEmbedder
-from tests.support.pdf import make_pdf
+from tests.support.pdf import make_pdf, make_shared_stream_pdf
 
 pytestmark = pytest.mark.both_stores  # each test that uses `store` runs on SQLite and PostgreSQL
 
@@ -540,3 +541,53 @@ def test_read_file_accepts_a_display_name(tmp_path):
     path.write_text("Uploaded notes", encoding="utf-8")
     docs, _ = items(read_file(path, name="my notes.md"))
     assert docs[0].metadata["source"] == "my notes.md" and docs[0].metadata["filename"] == "tmp123.md"
+
+
+def test_deeply_nested_json_is_skipped_and_the_other_files_load(tmp_path):
+    # The decoder raises RecursionError (not ValueError) past Python's recursion limit.
+    (tmp_path / "deep.json").write_bytes(b"[" * 5000 + b"]" * 5000)
+    (tmp_path / "nested.json").write_bytes(b"[" * 50 + b'"kept"' + b"]" * 50)
+    (tmp_path / "good.txt").write_text("Moss grows on the north side.", encoding="utf-8")
+    docs, skipped = items(read_directory(tmp_path))
+    assert [(s.what.rsplit("/", 1)[-1], s.reason) for s in skipped] == [("deep.json", "JSON nested too deeply to read")]
+    assert sorted(d.metadata["filename"] for d in docs) == ["good.txt", "nested.json"]
+    assert [d.text for d in docs if d.metadata["filename"] == "nested.json"] == ["[0]" * 48 + ": kept"]
+
+
+def test_a_pdf_whose_content_inflates_far_past_its_size_is_stopped_before_parsing(tmp_path):
+    # 5 KB of file, 3 pages of 1.2 MB content each: parsing it all would take seconds.
+    bomb = make_shared_stream_pdf(pages=3, lines=200_000)
+    assert len(bomb) < 6_000
+    docs, skipped = items(read_bytes(bomb, "bomb.pdf"))
+    assert docs == []
+    assert [s.reason for s in skipped] == [
+        f"pages 1-3 not read: the content inflates past 1,048,576 bytes, too much for a file of {len(bomb):,} "
+        "bytes (a decompression bomb?)"
+    ]
+    # The same shape, small: every page reads (the cap is about inflation, not sharing).
+    docs, skipped = items(read_bytes(make_shared_stream_pdf(pages=3, lines=100), "small.pdf"))
+    assert skipped == [] and [d.metadata["page"] for d in docs] == [1, 2, 3]
+
+
+def test_pdf_page_and_text_caps_keep_the_pages_before_them(monkeypatch):
+    pdf = make_pdf([[f"Page {n} tells of herons."] for n in range(1, 6)])
+    monkeypatch.setattr(readers, "MAX_PDF_PAGES", 3)
+    docs, skipped = items(read_bytes(pdf, "long.pdf"))
+    assert [d.metadata["page"] for d in docs] == [1, 2, 3]
+    assert [s.reason for s in skipped] == ["pages 4-5 not read (limit 3 pages a file)"]
+
+    monkeypatch.setattr(readers, "MAX_PDF_PAGES", 100)
+    monkeypatch.setattr(readers, "MAX_PDF_TEXT_CHARS", 2 * len("Page 1 tells of herons.\n"))
+    docs, skipped = items(read_bytes(pdf, "long.pdf"))
+    assert [d.metadata["page"] for d in docs] == [1, 2]
+    assert [s.reason for s in skipped] == ["pages 3-5 not read (limit 48 characters a file)"]
+
+
+def test_html_the_standard_parser_asserts_on_is_skipped_and_the_other_files_load(tmp_path):
+    # Python 3.11's _markupbase raises AssertionError on an unknown marked section.
+    (tmp_path / "bad.html").write_text("<html><body><![x> text</body></html>", encoding="utf-8")
+    (tmp_path / "good.txt").write_text("Moss grows on the north side.", encoding="utf-8")
+    docs, skipped = items(read_directory(tmp_path))
+    assert [d.metadata["filename"] for d in docs if d.metadata["filename"] == "good.txt"] == ["good.txt"]
+    bad = [s.reason for s in skipped if s.what.endswith("bad.html")]
+    assert bad in ([], ["unreadable HTML: unknown status keyword 'x' in marked section"])  # [] where it parses

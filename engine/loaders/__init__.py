@@ -5,7 +5,8 @@ Two steps, so every face (CLI, web upload) composes them the same way:
     items = read_directory("docs", recursive=True, extensions=[".md"])   # a reader
     report = ingest(store, "docs", items, embedder, on_progress=bar)     # chunk, embed, store
 
-Readers (`readers.py`, `sources_db.py`) yield `Document`s and `Skipped` items;
+Readers (`readers.py`, `sources_db.py`) yield `Document`s and `Skipped` items
+(`isolated.py` runs the file readers in a limited worker process, for strangers' files);
 `ingest` (`ingest.py`) chunks, deduplicates by content hash within the source,
 embeds in rate-limited, retried, concurrent batches and commits batch by batch.
 """
@@ -22,6 +23,7 @@ from engine.loaders.ingest import (
     ingest,
     is_transient,
 )
+from engine.loaders.isolated import Limits, read_directory_isolated, read_files_isolated
 from engine.loaders.llama_index import read_llama_index
 from engine.loaders.readers import (
     DEFAULT_MAX_BYTES,
@@ -51,6 +53,7 @@ __all__ = [
     "OVERLAP_TOKENS",
     "Document",
     "Item",
+    "Limits",
     "LoadFailed",
     "LoadReport",
     "LoaderError",
@@ -67,8 +70,10 @@ __all__ = [
     "parse_vector",
     "read_bytes",
     "read_directory",
+    "read_directory_isolated",
     "read_file",
     "read_files",
+    "read_files_isolated",
     "read_jsonl",
     "read_sql_query",
     "read_vector_table",

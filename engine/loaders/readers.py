@@ -254,12 +254,37 @@ def json_to_text(value: Any) -> str:
 
 # ---------------------------------------------------------------- PDF
 
+# Cheap caps so that a hostile PDF fails fast, before the isolated reader's CPU limit
+# (engine/loaders/isolated.py) has to stop it. pypdf parses page content at about
+# 1-2 MB a second, and a few KB of Flate can inflate to MBs (pages may even share one
+# stream), so the cost of a PDF is its inflated content, not its size. Ordinary text
+# pages inflate 3-10 times; 50 times the file (with 1 MB allowed to any file) is
+# a decompression bomb, and reading stops there.
+MAX_PDF_PAGES = 2_000
+MAX_PDF_INFLATION = 50
+MIN_PDF_CONTENT_BYTES = 1024 * 1024
+MAX_PDF_TEXT_CHARS = 10_000_000  # about 5,000 dense pages; more text than one file should bring
+
+
+def _pages_from(number: int, count: int) -> str:
+    return f"page {number:,}" if number == count else f"pages {number:,}-{count:,}"
+
+
+def _content_size(page) -> int:
+    """Bytes of the page's content streams once inflated (zlib: milliseconds, unlike parsing them)."""
+    contents = page.get_contents()
+    return len(contents.get_data()) if contents is not None else 0
+
+
 def _pdf_documents(data: bytes, name: str, metadata: dict[str, Any]) -> Iterator[Item]:
     try:
         from pypdf import PdfReader
     except ImportError:
         yield Skipped(name, "PDF support needs pypdf: pip install pypdf")
         return
+    content_budget = max(MIN_PDF_CONTENT_BYTES, MAX_PDF_INFLATION * len(data))
+    stopped = ""
+    pages: list[tuple[int, str]] = []
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -271,16 +296,33 @@ def _pdf_documents(data: bytes, name: str, metadata: dict[str, Any]) -> Iterator
                 yield Skipped(name, "encrypted PDF (needs a password)")
                 return
         count = len(reader.pages)
-        pages = [(number, page.extract_text() or "") for number, page in enumerate(reader.pages, 1)]
+        content = chars = 0
+        for number, page in enumerate(reader.pages, 1):
+            if number > MAX_PDF_PAGES:
+                stopped = f"{_pages_from(number, count)} not read (limit {MAX_PDF_PAGES:,} pages a file)"
+                break
+            content += _content_size(page)
+            if content > content_budget:
+                stopped = (f"{_pages_from(number, count)} not read: the content inflates past {content_budget:,} "
+                           f"bytes, too much for a file of {len(data):,} bytes (a decompression bomb?)")
+                break
+            text = page.extract_text() or ""
+            chars += len(text)
+            if chars > MAX_PDF_TEXT_CHARS:
+                stopped = f"{_pages_from(number, count)} not read (limit {MAX_PDF_TEXT_CHARS:,} characters a file)"
+                break
+            pages.append((number, text))
     except Exception as e:  # pypdf raises many kinds for broken files
         yield Skipped(name, f"unreadable PDF: {e or type(e).__name__}")
         return
     pages = [(number, text) for number, text in pages if text.strip()]
-    if not pages:
+    if not pages and not stopped:
         yield Skipped(name, "PDF has no extractable text (scanned images?)")
         return
     for number, text in pages:
         yield Document(text, {**metadata, "source": name, "type": "pdf", "page": number, "pages": count})
+    if stopped:
+        yield Skipped(name, stopped)
 
 
 # ---------------------------------------------------------------- bytes, files, directories, web pages
@@ -314,7 +356,11 @@ def read_bytes(
         yield Skipped(name, reason)
         return
     if kind == "html":
-        text, title = html_to_text(text)
+        try:
+            text, title = html_to_text(text)
+        except AssertionError as e:  # Python 3.11's _markupbase asserts on some declarations (`<![x>`)
+            yield Skipped(name, f"unreadable HTML: {e}")
+            return
         if title:
             metadata["title"] = title
     elif kind in ("csv", "tsv"):
@@ -327,6 +373,11 @@ def read_bytes(
             text = json_to_text(json.loads(text))
         except ValueError:
             kind = "text"  # not valid JSON: still text worth keeping
+        except RecursionError:
+            # Both the decoder and _flatten recurse once per level; nesting this deep is
+            # not a document anyone wrote, and kept as text it would be brackets only.
+            yield Skipped(name, "JSON nested too deeply to read")
+            return
     if not text.strip():
         yield Skipped(name, "no text content")
         return

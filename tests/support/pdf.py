@@ -7,6 +7,8 @@ real byte offsets, so strict readers accept the file. ASCII text only.
 
 from __future__ import annotations
 
+import zlib
+
 
 def _escape(line: str) -> str:
     return line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
@@ -44,7 +46,29 @@ def make_pdf(pages: list[list[str]]) -> bytes:
     for lines in pages:
         stream = _content(lines)
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    return _assemble(objects)
 
+
+def make_shared_stream_pdf(pages: int, lines: int) -> bytes:
+    """A small PDF whose `pages` all show one Flate stream of `lines` identical lines.
+
+    Repeated lines compress about a thousand times, so a few KB of file make MBs of
+    page content: the shape of a decompression bomb.
+    """
+    stream = zlib.compress(_content(["ab"] * lines), 9)
+    objects: list[bytes] = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % (5 + i) for i in range(pages)) + b"] /Count %d >>" % pages,
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(stream) + stream + b"\nendstream",
+    ]
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 4 0 R >>"
+    objects.extend([page] * pages)
+    return _assemble(objects)
+
+
+def _assemble(objects: list[bytes]) -> bytes:
+    """Objects numbered from 1, with a cross-reference table of their real offsets."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, 1):
