@@ -84,7 +84,10 @@ def _serve(requests: Connection, replies: Connection, limits: Limits, files: int
     nothing can catch) is their soft limits together, plus its start.
     """
     signal.signal(signal.SIGXCPU, signal.SIG_DFL)  # an ignored SIGXCPU would survive exec
-    resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
+    except (ValueError, OSError):  # macOS refuses an address-space limit; the CPU limits still hold there
+        pass
     _, hard = resource.getrlimit(resource.RLIMIT_CPU)
     ceiling = (files + 1) * (limits.cpu_seconds + 1) + START_CPU_SECONDS
     if hard == resource.RLIM_INFINITY or hard > ceiling:
