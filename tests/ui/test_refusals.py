@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 
 from playwright.sync_api import Page, expect
 
+from engine import recall_index
 from tests.ui.helpers import create_agent, error_badges, open_tab, say
 
 
@@ -34,6 +36,18 @@ def test_refusals_are_toasts_and_the_fields_stay_usable(page: Page, served):
     open_tab(page, "Archival")
     passage = page.get_by_label("New passage")
     passage.fill("The spare key is under the blue pot.")
+    # The failure goes to the next embedding request: wait until the chat's messages are embedded in the
+    # background first, or that request took it and the Insert succeeded (a fresh-clone run on a busy machine).
+    from engine.agents import get_agent
+    from engine.store import messages as messages_store
+
+    store = served["runtime"].store
+    dot = get_agent(store, "Dot").id
+    deadline = time.monotonic() + 20
+    while messages_store.pending_vectors(store, dot, 1) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not messages_store.pending_vectors(store, dot, 1)
+    recall_index.indexer(store).idle()
     fake.embedding_failures.append((400, {"error": {"message": "embedding model is asleep"}}))
     page.get_by_role("button", name="Insert").click()
     expect(page.get_by_text(re.compile("embedding model is asleep")).first).to_be_visible()
