@@ -118,3 +118,16 @@ def test_a_file_past_the_memory_limit_is_skipped_and_the_next_one_loads(uploads)
                                      limits=Limits(memory_bytes=320 * 2**20)))
     assert found[0] == Skipped("objects.json", "needs more than 320 MiB of memory to read: skipped")
     assert [d.metadata["source"] for d in found[1:]] == ["good.txt"]
+
+
+def test_the_worker_runs_below_the_server_in_the_scheduler(uploads):
+    from engine.loaders.isolated import WORKER_NICENESS, _Worker
+
+    worker = _Worker(Limits(), 1)
+    try:
+        assert worker.read(uploads / "good.txt", "good.txt", 1_000_000, Limits())[0].text  # it has started
+        # Several crawling uploads at once then take the cores the server does not need.
+        expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS)  # 19 is the lowest priority
+        assert os.getpriority(os.PRIO_PROCESS, worker.process.pid) == expected
+    finally:
+        worker.close()

@@ -52,6 +52,7 @@ MEMORY_BYTES = 2 * 1024**3
 # CPU an interpreter takes to start and import the readers (about 0.3 s), given to the
 # worker's lifetime ceiling on top of its files' limits.
 START_CPU_SECONDS = 5
+WORKER_NICENESS = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +85,9 @@ def _serve(requests: Connection, replies: Connection, limits: Limits, files: int
     nothing can catch) is their soft limits together, plus its start.
     """
     signal.signal(signal.SIGXCPU, signal.SIG_DFL)  # an ignored SIGXCPU would survive exec
+    # Below the server in the scheduler: several loads at once (each a worker busy for up to its
+    # CPU limit) then take the cores the server does not need, not the ones its visitors wait on.
+    os.nice(WORKER_NICENESS)
     try:
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
     except (ValueError, OSError):  # macOS refuses an address-space limit; the CPU limits still hold there
