@@ -15,6 +15,7 @@ import dataclasses
 import datetime as dt
 import math
 import re
+from typing import Any
 
 from engine import recall_index, retrieval
 from engine.chunking import chunk_text
@@ -458,6 +459,14 @@ class ArchivalMemory:
 
     def insert_many(self, items: list[tuple[str, dict | None, str | None]]) -> list[int]:
         """Store several (content, metadata, at) texts in one embedding batch and one transaction."""
+        return self.store_embedded(self.embed_many(items))
+
+    def embed_many(self, items: list[tuple[str, dict | None, str | None]]) -> list[tuple[str, Any, dict, str | None]]:
+        """The chunks of (content, metadata, at) texts with their vectors, ready for `store_embedded`.
+
+        Apart from storing so that a face can embed a long text without holding the agent
+        (embedding is the slow part), and store under the agent's lock.
+        """
         chunks: list[tuple[str, dict, str | None]] = []
         for content, metadata, at in items:
             if not isinstance(content, str) or not content.strip():
@@ -466,11 +475,14 @@ class ArchivalMemory:
         if not chunks:
             return []
         vectors = self._embedder.embed([c[0] for c in chunks])
+        return [(text, vector, meta, at) for (text, meta, at), vector in zip(chunks, vectors)]
+
+    def store_embedded(self, rows: list[tuple[str, Any, dict, str | None]]) -> list[int]:
+        """Store what `embed_many` made, in one transaction; the new passage ids."""
+        if not rows:
+            return []
         return passages_store.insert_many(
-            self._store,
-            [(text, vector, meta, at) for (text, meta, at), vector in zip(chunks, vectors)],
-            embedding_model=self._embedder.name,
-            embedding_dim=self._embedder.dimension,
+            self._store, rows, embedding_model=self._embedder.name, embedding_dim=self._embedder.dimension,
             agent_id=self.agent_id,
         )
 

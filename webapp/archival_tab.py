@@ -18,8 +18,8 @@ RESULT_COLUMNS = ["rank", "match", "id", "source", "text"]
 SOURCE_COLUMNS = ["source", "passages", "embedder", "attached"]
 UPLOAD_TYPES = [".txt", ".md", ".pdf", ".csv", ".json", ".html", ".htm"]
 SHOWN = 20  # results in the table, in one search (the engine takes up to 100)
-# Characters one Insert takes (~250 passages). The agent is held while its text is embedded, so a
-# pasted book would keep its chat waiting; files go through Load data, into a source, instead.
+# Characters one Insert takes (about 130 passages). It costs the operator's embedder and, while its
+# passages are written, holds the agent; a pasted book belongs in Load data, as a source, instead.
 INSERT_LIMIT = 100_000
 # A hit's fused score as a share of the best one's: the engine's scores mean nothing on their own (each
 # list is normalized per search), so the table says how close to the top a passage came, in words.
