@@ -494,7 +494,9 @@ class MemGPT:
         return passages_store.count_for_agent(self.runtime.store, self._row(agent).id)
 
     def _archival(self, agent: AgentRef) -> ArchivalMemory:
-        row = self._row(agent)
+        return self._archival_of(self._row(agent))
+
+    def _archival_of(self, row: agents_store.AgentRow) -> ArchivalMemory:
         try:
             embedder = make_embedder(EmbeddingConfig(**row.embedding_config), public_only=self.runtime.public_only)
         except ConfigError as e:
@@ -521,7 +523,7 @@ class MemGPT:
         plain text was said or written (default now); time-filtered searches use it.
         """
         before = self._row(agent)
-        archival = self._archival(before.id)
+        archival = self._archival_of(before)
         texts = [text] if isinstance(text, str) else list(text)
         items = [
             (t.text, t.metadata, _timestamp(t.at)) if isinstance(t, ArchivalItem) else (t, None, _timestamp(at))

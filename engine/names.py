@@ -23,10 +23,10 @@ def check_name(name: str, what: str = "agent") -> str:
     (the Kelvin sign, full-width letters) is stored in its ordinary spelling.
     `what` names the thing in the messages ("agent", "data source").
     """
-    if not isinstance(name, str):
-        raise InvalidName(f"A{'n' if what[0] in 'aeiou' else ''} {what} name must be text.")
-    name = unicodedata.normalize("NFKC", name).strip()
     article = "An" if what[0] in "aeiou" else "A"
+    if not isinstance(name, str):
+        raise InvalidName(f"{article} {what} name must be text.")
+    name = unicodedata.normalize("NFKC", name).strip()
     if not name:
         raise InvalidName(f"{article} {what} name cannot be empty.")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):

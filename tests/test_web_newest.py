@@ -13,9 +13,9 @@ import time
 import types
 
 import pytest
-import yaml
 
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.servers import app_home, built_app
 from webapp.newest import Newest
 
 SLOW = 1.5  # seconds the fake server holds back the embedding of a query that says "slowly"
@@ -46,31 +46,16 @@ def test_sessions_remembered_are_bounded():
 
 @pytest.fixture
 def app(tmp_path, monkeypatch, embedder):
-    from engine.api import MemGPT
-    from engine.runtime import open_runtime
-    from webapp.app import build_demo
-
     def embed(text: str) -> list[float]:
         if "slowly" in text:
             time.sleep(SLOW)
         return embedder.embed([text])[0]
 
     fake = FakeOpenAI(embed=embed).start()
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    (home / "config.yaml").write_text(yaml.safe_dump({
-        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake.base_url},
-        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64, "endpoint": fake.base_url},
-    }))
-    runtime = open_runtime(home)
-    demo = build_demo(runtime)
     try:
-        yield MemGPT(runtime=runtime), demo
+        with built_app(app_home(tmp_path, monkeypatch, fake)) as app:
+            yield app
     finally:
-        demo.close()
-        runtime.close()
         fake.stop()
 
 

@@ -11,35 +11,17 @@ handlers, taken from the built Blocks.
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from engine.config import LLMConfig
+from tests.support.servers import app_home, built_app
 
 SKIP = {"__type__": "update"}  # what gr.skip() sends: the field keeps what the page shows
 
 
 @pytest.fixture
 def app(tmp_path, monkeypatch, fake_openai):
-    from engine.api import MemGPT
-    from engine.runtime import open_runtime
-    from webapp.app import build_demo
-
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    (home / "config.yaml").write_text(yaml.safe_dump({
-        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
-        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
-                      "endpoint": fake_openai.base_url},
-    }))
-    runtime = open_runtime(home)
-    demo = build_demo(runtime)
-    try:
-        yield MemGPT(runtime=runtime), demo
-    finally:
-        demo.close()
-        runtime.close()
+    with built_app(app_home(tmp_path, monkeypatch, fake_openai)) as app:
+        yield app
 
 
 def page_load(demo) -> dict[str, object]:

@@ -50,16 +50,23 @@ def guarded(fn: Handler) -> Handler:
 MAX_ID = 2**63 - 1  # SQLite's and PostgreSQL's largest integer: a bigger edit number is an OverflowError there
 
 
-def whole_number(value, what: str, *, low: int = 1, high: int = MAX_ID) -> int:
-    """A number typed into the page (a float, None, a string or anything a crafted request sends) as an int
-    in [low, high], or a gr.Error naming `what`: Gradio's number fields let through 1e300 and 2**64."""
+def as_whole(value) -> int | None:
+    """A number typed into the page (a float, None, a string or anything a crafted request sends) as an
+    int, or None when it is not a whole number."""
     try:
         number = float(value)
-        if number.is_integer() and low <= number <= high:
-            return int(number)
+        return int(number) if number.is_integer() else None
     except (TypeError, ValueError, OverflowError):
-        pass
-    raise gr.Error(f"{what} is a whole number from {low:,} to {high:,}.")
+        return None
+
+
+def whole_number(value, what: str, *, low: int = 1, high: int = MAX_ID) -> int:
+    """`as_whole(value)` in [low, high], or a gr.Error naming `what`: Gradio's number fields let
+    through 1e300 and 2**64."""
+    number = as_whole(value)
+    if number is None or not low <= number <= high:
+        raise gr.Error(f"{what} is a whole number from {low:,} to {high:,}.")
+    return number
 
 
 def unchanged_skipped(built: list, now: list, updates: list) -> list:

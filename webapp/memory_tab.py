@@ -16,7 +16,7 @@ import gradio as gr
 from engine.api import MemGPT
 from engine.errors import EditConflict, MemGPTError, NotFound
 from engine.memory import MAX_BLOCK_LIMIT, PROTECTED_BLOCKS
-from webapp.common import guarded, need_agent, whole_number
+from webapp.common import as_whole, guarded, need_agent, whole_number
 
 HISTORY_COLUMNS = ["edit", "when (UTC)", "block", "who", "cause", "chars before → after"]
 
@@ -68,14 +68,11 @@ def save_button(text: str, limit: int) -> gr.Button:
 
 
 def whole_limit(value) -> int:
-    """A limit typed in a Number box (a float, None, or anything a crafted request sends) as a whole number."""
-    try:
-        number = float(value)
-        if number.is_integer():
-            return int(number)
-    except (TypeError, ValueError, OverflowError):
-        pass
-    raise gr.Error(f"A limit is a whole number of characters, from 1 to {MAX_BLOCK_LIMIT:,}.")
+    """A limit typed in a Number box as a whole number; its range is the engine's to check."""
+    number = as_whole(value)
+    if number is None:
+        raise gr.Error(f"A limit is a whole number of characters, from 1 to {MAX_BLOCK_LIMIT:,}.")
+    return number
 
 
 def draft_of(drafts: dict | None, agent: int | None, label: str) -> tuple[str, str] | None:

@@ -78,6 +78,30 @@ def fake_home(home: Path, base_url: str) -> Path:
     return home
 
 
+def app_home(tmp_path: Path, monkeypatch, fake) -> Path:
+    """A fresh data home whose defaults point at the fake OpenAI server `fake`, and Gradio's environment for a test."""
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    return fake_home(tmp_path / "home", fake.base_url)
+
+
+@contextlib.contextmanager
+def built_app(home: Path):
+    """(MemGPT, the web app's Blocks) over `home`, built in-process and not launched: its handlers are called directly."""
+    from engine.api import MemGPT
+    from engine.runtime import open_runtime
+    from webapp.app import build_demo
+
+    runtime = open_runtime(home)
+    demo = build_demo(runtime)
+    try:
+        yield MemGPT(runtime=runtime), demo
+    finally:
+        demo.close()
+        runtime.close()
+
+
 def app_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("OPENAI_API_KEY", None)

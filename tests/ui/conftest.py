@@ -9,10 +9,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
 from playwright.sync_api import expect
 
-from tests.support.servers import launch_app
+from tests.support.servers import app_home, launch_app
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -80,21 +79,6 @@ def served(tmp_path, monkeypatch, fake_openai, database_url):
         runtime.close()
         os.environ.clear()
         os.environ.update(environ)
-
-
-def app_home(tmp_path, monkeypatch, fake_openai):
-    """A fresh data home whose defaults point at the fake OpenAI server, and Gradio's environment for a test."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
-    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    (home / "config.yaml").write_text(yaml.safe_dump({
-        "llm": {"endpoint_type": "openai-compatible", "model": "gpt-test", "endpoint": fake_openai.base_url},
-        "embedding": {"endpoint_type": "openai-compatible", "model": "test-hash", "dim": 64,
-                      "endpoint": fake_openai.base_url},
-    }))
-    return home
 
 
 @pytest.fixture(scope="package")

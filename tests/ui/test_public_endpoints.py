@@ -8,8 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.servers import launch_app
-from tests.ui.conftest import app_home
+from tests.support.servers import app_home, launch_app
 from tests.ui.helpers import error_badges, open_tab
 
 
